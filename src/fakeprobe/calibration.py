@@ -1,0 +1,29 @@
+"""Temperature scaling and threshold choice on validation logits."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+
+def _nll(z: np.ndarray, y: np.ndarray) -> float:
+    # log(1 + exp(-z)) for positives, log(1 + exp(z)) for negatives, numerically stable
+    return float(np.mean(np.logaddexp(0.0, np.where(y == 1, -z, z))))
+
+
+def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature T minimising the log-loss of sigmoid(logits / T)."""
+    z = np.asarray(logits, np.float64)
+    y = np.asarray(labels, np.float64)
+    if len(z) == 0 or y.min() == y.max():
+        return 1.0
+    res = minimize_scalar(lambda lt: _nll(z / np.exp(lt), y), bounds=tuple(np.log(bounds)), method="bounded")
+    return float(np.exp(res.x))
+
+
+def threshold_at_fpr(real_logits, fpr: float) -> float:
+    """Probability threshold that flags at most ``fpr`` of the given real samples."""
+    z = np.sort(np.asarray(real_logits, np.float64))
+    if len(z) == 0:
+        return 0.5
+    q = float(np.quantile(z, 1.0 - fpr, method="higher"))
+    return float(1.0 / (1.0 + np.exp(-q)) + 1e-6)

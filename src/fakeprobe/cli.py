@@ -1,0 +1,326 @@
+"""The ``fakeprobe`` command line."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+
+EXIT_CLEAN, EXIT_FLAGGED, EXIT_FAILED = 0, 1, 2
+
+
+def _err(msg: str) -> None:
+    print(f"fakeprobe: {msg}", file=sys.stderr, flush=True)
+
+
+def _scan_config(args) -> "ScanConfig":  # noqa: F821
+    from .config import ScanConfig
+
+    kw = {"device": args.device, "backend": args.backend}
+    for name in ("frames", "threshold", "margin", "time_limit"):
+        v = getattr(args, name, None)
+        if v is not None:
+            kw["time_limit_s" if name == "time_limit" else name] = v
+    return ScanConfig(**kw)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", action="append", metavar="FILE", help="safetensors checkpoint; repeat for an ensemble (default: bundled model)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"], help="classifier runtime (auto: ONNX Runtime on CPU)")
+    p.add_argument("--threshold", type=float, help="probability at or above which a file is FAKE (default: the model's calibrated one)")
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(_fail("--device cuda: no CUDA device is available"))
+    if device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise SystemExit(_fail("--device mps: MPS is not available"))
+    if device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise SystemExit(_fail(f"--device {device}: expected cpu, cuda or mps"))
+
+
+def _fail(msg: str) -> int:
+    _err(msg)
+    return EXIT_FAILED
+
+
+def _detector(args):
+    from .detector import Detector
+
+    _check_device(args.device)
+    return Detector(weights=args.weights or None, config=_scan_config(args))
+
+
+# -- scan -------------------------------------------------------------------------------------
+def cmd_scan(args) -> int:
+    from .inputs import expand_inputs
+    from .output import table, write_csv, write_json, write_jsonl_line
+    from .results import ERROR
+
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        return _fail("--threshold must be between 0 and 1")
+    if args.frames is not None and args.frames < 1:
+        return _fail("--frames must be at least 1")
+    paths = expand_inputs(args.paths)
+    if not paths:
+        return _fail("no input files found")
+    detector = _detector(args)
+    fmt = "json" if args.json else "jsonl" if args.jsonl else "csv" if args.csv else "table"
+    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    results = []
+    show_progress = not args.quiet and sys.stderr.isatty() and len(paths) > 1
+    try:
+        from rich.progress import Progress
+
+        with Progress(transient=True, disable=not show_progress) as progress:
+            task = progress.add_task("scanning", total=len(paths))
+            for r in detector.scan_many(paths):
+                results.append(r)
+                progress.advance(task)
+                if r.verdict == ERROR:
+                    _err(r.error.message)
+                if fmt == "jsonl":
+                    write_jsonl_line(r, out)
+        if fmt == "json":
+            write_json(results, out)
+        elif fmt == "csv":
+            write_csv(results, out)
+        if fmt == "table" or (args.output and not args.quiet):
+            sys.stdout.write(table(results, color=sys.stdout.isatty()))
+    finally:
+        if args.output:
+            out.close()
+    if any(r.verdict == ERROR for r in results):
+        return EXIT_FAILED
+    return EXIT_FLAGGED if any(r.flagged for r in results) else EXIT_CLEAN
+
+
+# -- detect (the original design's interface) --------------------------------------------------
+def cmd_detect(args) -> int:
+    from .results import ERROR, NO_FACE
+
+    detector = _detector(args)
+    r = detector.scan(args.video)
+    if r.verdict == ERROR:
+        return _fail(r.error.message)
+    if r.verdict == NO_FACE:
+        _err(f"{args.video}: no face found")
+        return EXIT_FAILED
+    print(f"Result: {r.verdict}")
+    print(f"Fake probability: {r.probability:.3f} (threshold: {r.threshold:g})")
+    print(f"Analyzed faces from: {args.video}")
+    return EXIT_FLAGGED if r.flagged else EXIT_CLEAN
+
+
+# -- extract ----------------------------------------------------------------------------------
+def cmd_extract(args) -> int:
+    from .analysis import Analyzer
+    from .config import ScanConfig
+    from .extract import extract, label_inputs, read_labels_csv
+    from .inputs import expand_inputs
+
+    try:
+        items = read_labels_csv(Path(args.labels)) if args.labels else []
+        if args.paths:
+            items += label_inputs(expand_inputs(args.paths), args.label)
+    except (ValueError, KeyError, OSError) as exc:
+        return _fail(str(exc))
+    if not items:
+        return _fail("nothing to extract: give videos, folders or --labels CSV")
+    failed = []
+
+    def report(item, n, err):
+        if err:
+            failed.append(item.path)
+            _err(err)
+        elif not args.quiet:
+            print(f"{item.path}: {n} crops ({item.label}{'/' + item.method if item.method else ''})", file=sys.stderr)
+
+    analyzer = Analyzer(ScanConfig(frames=args.frames, device=args.device))
+    total = extract(items, Path(args.output), analyzer, size=args.size, margin=args.margin, align=args.align, on_item=report)
+    print(f"{total} crops from {len(items) - len(failed)} files written to {args.output}")
+    return EXIT_FAILED if failed else EXIT_CLEAN
+
+
+# -- train ------------------------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    _check_device(args.device)
+    cfg = TrainConfig(
+        data=[Path(d) for d in args.data], out=Path(args.out), arch=args.arch, imagenet=args.pretrained == "imagenet",
+        init=Path(args.init) if args.init else None, sbi=args.sbi, keep_fakes=args.keep_fakes, xray_fraction=args.xray, input_size=args.size, margin=args.margin,
+        epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
+        val_max=args.val_max, seed=args.seed, device=args.device, workers=args.workers, threads=args.threads,
+        time_limit_min=args.time_limit, resume=args.resume, target_fpr=args.target_fpr, name=args.name,
+    )
+    try:
+        summary = train(cfg)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        return _fail(str(exc))
+    print(json.dumps({"checkpoint": summary["checkpoint"], "sha256": summary["sha256"], "val": summary["meta"]["training"]["val"]}, indent=2))
+    return EXIT_CLEAN
+
+
+# -- eval -------------------------------------------------------------------------------------
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate, parse_perturbations
+
+    try:
+        perturbs = parse_perturbations(args.perturb or [])
+    except ValueError as exc:
+        return _fail(str(exc))
+    detector = _detector(args)
+    try:
+        report = evaluate(detector, args.inputs, Path(args.out) if args.out else None, labels_csv=args.labels, perturbations=perturbs,
+                          progress=not args.quiet)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(report["table"])
+    return EXIT_CLEAN
+
+
+# -- info / convert ---------------------------------------------------------------------------
+def cmd_info(args) -> int:
+    from .checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(Path(args.weights) if args.weights else None)
+    meta = dataclasses.asdict(ckpt.meta)
+    if not args.history:
+        meta.get("training", {}).pop("history", None)
+    print(json.dumps({"path": str(ckpt.path), "sha256": ckpt.sha256, **meta}, indent=2))
+    return EXIT_CLEAN
+
+
+def cmd_convert(args) -> int:
+    from .checkpoint import ModelMeta, convert_state_dict
+
+    meta = ModelMeta.for_arch(args.arch, input_size=args.size, crop_margin=args.margin, threshold=args.threshold, name=args.name)
+    sha = convert_state_dict(Path(args.src), Path(args.dst), meta)
+    print(f"wrote {args.dst} (sha256 {sha})")
+    return EXIT_CLEAN
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fakeprobe", description="Flag face-manipulated video (deepfakes).")
+    p.add_argument("--version", action="version", version=f"fakeprobe {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("scan", help="scan videos, images, folders or globs")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    _add_model_args(s)
+    s.add_argument("--frames", type=int, help="frames sampled per video (default 32)")
+    s.add_argument("--margin", type=float, help="face crop margin (default: the model's, 1.3)")
+    s.add_argument("--time-limit", type=float, help="seconds allowed per file (default 300)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true", help="one JSON array of records")
+    g.add_argument("--jsonl", action="store_true", help="one JSON record per line, as each file finishes")
+    g.add_argument("--csv", action="store_true", help="one CSV row per file")
+    s.add_argument("-o", "--output", metavar="FILE", help="write the JSON/JSONL/CSV there (the table still goes to stdout)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress, no table when writing to a file")
+    s.set_defaults(func=cmd_scan)
+
+    d = sub.add_parser("detect", help="one video, the original design's output")
+    d.add_argument("--video", required=True)
+    _add_model_args(d)
+    d.set_defaults(func=cmd_detect, frames=None, margin=None)
+
+    e = sub.add_parser("extract", help="videos/images -> face crops + manifest.csv for training")
+    e.add_argument("paths", nargs="*", metavar="PATH")
+    e.add_argument("-o", "--output", required=True, metavar="DIR")
+    e.add_argument("--label", choices=["real", "fake"], help="label for every input (default: from FF++ layout or a real/fake folder)")
+    e.add_argument("--labels", metavar="CSV", help="CSV with columns path,label[,method]")
+    e.add_argument("--frames", type=int, default=32)
+    e.add_argument("--size", type=int, default=224)
+    e.add_argument("--margin", type=float, default=1.3)
+    e.add_argument("--align", action="store_true", help="rotate crops so the eyes are level")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_extract)
+
+    t = sub.add_parser("train", help="train a detector on extracted crops")
+    t.add_argument("--data", action="append", required=True, metavar="DIR", help="folder made by extract (repeatable)")
+    t.add_argument("--out", required=True, metavar="DIR")
+    t.add_argument("--sbi", action="store_true", help="synthesise self-blended fakes from the real crops")
+    t.add_argument("--keep-fakes", action="store_true", help="with --sbi, also train on the fake crops in the data")
+    t.add_argument("--xray", type=float, default=0.0, help="share of fakes blended from another person (0-1)")
+    t.add_argument("--arch", default="tf_efficientnet_lite0")
+    t.add_argument("--pretrained", choices=["imagenet", "none"], default="imagenet")
+    t.add_argument("--init", metavar="FILE", help="start from this safetensors checkpoint (fine-tune)")
+    t.add_argument("--size", type=int, default=224)
+    t.add_argument("--margin", type=float, default=1.3)
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--steps", type=int, help="steps per epoch (default: one pass)")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--val-fraction", type=float, default=0.15)
+    t.add_argument("--val-max", type=int, default=600)
+    t.add_argument("--target-fpr", type=float, default=0.05, help="threshold flags this share of validation reals")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--workers", type=int, default=1)
+    t.add_argument("--threads", type=int)
+    t.add_argument("--time-limit", type=float, metavar="MIN", help="stop after this many minutes")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--name", default="custom")
+    t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("eval", help="metrics on labelled videos/crops (AUC, AP, EER, ...)")
+    v.add_argument("inputs", nargs="*", metavar="PATH", help="FF++-layout folder, real/fake folders, or videos")
+    v.add_argument("--labels", metavar="CSV")
+    v.add_argument("--out", metavar="DIR", help="write metrics.json and roc.png there")
+    v.add_argument("--perturb", action="append", metavar="SPEC", help="crf=23,30,40 | scale=0.5 | jpeg=40 (repeatable)")
+    v.add_argument("--frames", type=int)
+    v.add_argument("-q", "--quiet", action="store_true")
+    _add_model_args(v)
+    v.set_defaults(func=cmd_eval, margin=None)
+
+    i = sub.add_parser("info", help="show a checkpoint's metadata")
+    i.add_argument("--weights", metavar="FILE")
+    i.add_argument("--history", action="store_true", help="include the per-epoch training history")
+    i.set_defaults(func=cmd_info)
+
+    c = sub.add_parser("convert", help="convert a trusted .pt state dict to safetensors")
+    c.add_argument("src")
+    c.add_argument("dst")
+    c.add_argument("--arch", default="efficientnet_b0")
+    c.add_argument("--size", type=int, default=224)
+    c.add_argument("--margin", type=float, default=1.3)
+    c.add_argument("--threshold", type=float, default=0.5)
+    c.add_argument("--name", default="converted")
+    c.set_defaults(func=cmd_convert)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("KMP_WARNINGS", "0")
+    from .errors import FakeprobeError
+
+    try:
+        return args.func(args)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_FAILED
+    except FakeprobeError as exc:
+        if args.debug:
+            traceback.print_exc()
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: say what, keep the traceback for --debug
+        if args.debug:
+            traceback.print_exc()
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The scan pipeline: media -> sampled frames -> faces -> tracks -> scores -> a ScanResult."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .analysis import Analysis, Analyzer
+from .checkpoint import Checkpoint, load_checkpoint
+from .config import ScanConfig
+from .errors import FakeprobeError, ModelError
+from .inference import CalibratedScorer, make_runner
+from .results import ERROR, FAKE, NO_FACE, REAL, ErrorRecord, FaceRecord, FrameRecord, ModelRecord, PersonRecord, ScanResult
+from .scoring import deciding_track, sigmoid, track_logits
+
+
+class Detector:
+    """Scan videos and images for manipulated faces.
+
+    >>> Detector().scan("clip.mp4").verdict  # doctest: +SKIP
+    'REAL'
+    """
+
+    def __init__(self, weights: str | Path | Iterable[str | Path] | None = None, config: ScanConfig | None = None):
+        self.config = config or ScanConfig()
+        paths = [weights] if weights is None or isinstance(weights, (str, Path)) else list(weights)
+        self.checkpoints: list[Checkpoint] = [load_checkpoint(None if p is None else Path(p)) for p in paths]
+        first = self.checkpoints[0].meta
+        for c in self.checkpoints[1:]:
+            if (c.meta.input_size, c.meta.crop_margin, c.meta.align) != (first.input_size, first.crop_margin, first.align):
+                raise ModelError(f"{c.path}: ensemble members must share input size, crop margin and alignment")
+        self.scorer = CalibratedScorer(
+            [(c, make_runner(c, self.config.device, self.config.backend, self.config.batch_size)) for c in self.checkpoints]
+        )
+        self.analyzer = Analyzer(self.config)
+
+    # -- settings derived from the model, overridable by the config ------------------------
+    @property
+    def meta(self):
+        return self.checkpoints[0].meta
+
+    @property
+    def threshold(self) -> float:
+        if self.config.threshold is not None:
+            return self.config.threshold
+        return float(np.mean([c.meta.threshold for c in self.checkpoints]))
+
+    @property
+    def margin(self) -> float:
+        return self.config.margin if self.config.margin is not None else self.meta.crop_margin
+
+    def model_record(self) -> ModelRecord:
+        c = self.checkpoints[0]
+        name = c.meta.name if len(self.checkpoints) == 1 else "ensemble(" + ",".join(x.meta.name for x in self.checkpoints) + ")"
+        return ModelRecord(name=name, arch=c.meta.arch, version=c.meta.version, sha256=",".join(x.sha256 for x in self.checkpoints), threshold=self.threshold)
+
+    # -- public API ----------------------------------------------------------------------------
+    def scan(self, path: str | Path) -> ScanResult:
+        """Scan one file. Input problems give an ``ERROR`` result, never an exception."""
+        path = Path(path)
+        start = time.perf_counter()
+        try:
+            analysis = self.analyzer.analyse(path)
+            result = self._score(path, analysis)
+        except FakeprobeError as exc:
+            result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord(exc.kind, str(exc)))
+        except MemoryError:
+            result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord("memory", f"{path}: out of memory while analysing"))
+        result.model = self.model_record()
+        result.elapsed_s = round(time.perf_counter() - start, 4)
+        return result
+
+    def scan_many(self, paths: Iterable[str | Path]) -> Iterator[ScanResult]:
+        for p in paths:
+            yield self.scan(p)
+
+    def _score(self, path: Path, a: Analysis) -> ScanResult:
+        t0 = time.perf_counter()
+        crops = Analyzer.crops(a, self.meta.input_size, self.margin, self.meta.align)
+        logits = self.scorer.logits(crops) if len(crops) else np.zeros(0)
+        a.timings["classify"] = time.perf_counter() - t0
+        threshold = self.threshold
+        detections: list[FaceRecord] = []
+        frame_records: list[FrameRecord] = []
+        k = 0
+        for fr, fs, ids in zip(a.frames, a.faces, a.tracks):
+            probs = []
+            for face, tid in zip(fs, ids):
+                z = float(logits[k])
+                k += 1
+                p = sigmoid(z)
+                probs.append(p)
+                s = 1.0 / fr.scale
+                detections.append(FaceRecord(
+                    time_s=round(fr.time_s, 4), frame_index=fr.index, box=[round(float(v) * s, 1) for v in face.box],
+                    detection_score=round(face.score, 4), landmarks=[[round(float(x) * s, 1), round(float(y) * s, 1)] for x, y in face.landmarks],
+                    track=tid, logit=round(z, 4), probability=round(p, 4),
+                ))
+            frame_records.append(FrameRecord(time_s=round(fr.time_s, 4), frame_index=fr.index, faces=len(fs), max_probability=round(max(probs), 4) if probs else None))
+        timings = {k_: round(v, 4) for k_, v in a.timings.items()}
+        result = ScanResult(path=str(path), verdict=NO_FACE, probability=None, threshold=threshold, faces=len(detections),
+                            frames=frame_records, detections=detections, media=a.media, warnings=list(a.warnings), timings=timings)
+        if not detections:
+            result.warnings.append("no face found in the analysed frames")
+            return result
+        per_track = track_logits([d.track for d in detections], np.array([d.logit for d in detections]))
+        decider = deciding_track(per_track, self.config.min_track_faces)
+        times: dict[int, list[float]] = {}
+        for d in detections:
+            times.setdefault(d.track, []).append(d.time_s)
+        for tid, (z, n) in sorted(per_track.items()):
+            p = sigmoid(z)
+            result.persons.append(PersonRecord(track=tid, probability=round(p, 4), logit=round(z, 4), verdict=FAKE if p >= threshold else REAL,
+                                               faces=n, first_time_s=min(times[tid]), last_time_s=max(times[tid]), decides=tid == decider))
+        p = sigmoid(per_track[decider][0])
+        result.probability = round(p, 4)
+        result.verdict = FAKE if p >= threshold else REAL
+        if a.media.kind == "video" and len(detections) < min(8, a.media.frames_analysed):
+            result.warnings.append(f"few faces found ({len(detections)}): the score rests on little evidence")
+        return result
+
+

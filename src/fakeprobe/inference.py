@@ -1,0 +1,114 @@
+"""Run a checkpoint on batches of uint8 face crops: ONNX Runtime on CPU, torch elsewhere."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint
+from .models import Normalised
+
+
+class Runner(Protocol):
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """Raw logits (N,) for uint8 crops (N, S, S, 3)."""
+
+
+def _normalised(ckpt: Checkpoint) -> Normalised:
+    return Normalised(ckpt.build(), ckpt.meta.mean, ckpt.meta.std).eval()
+
+
+class TorchRunner:
+    def __init__(self, ckpt: Checkpoint, device: str = "cpu", batch_size: int = 32):
+        self.device = torch.device(device)
+        self.net = _normalised(ckpt).to(self.device)
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        out = [
+            self.net(torch.from_numpy(np.ascontiguousarray(crops[i : i + self.batch_size])).to(self.device)).float().cpu().numpy()
+            for i in range(0, len(crops), self.batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("FAKEPROBE_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fakeprobe"
+
+
+def export_onnx(ckpt: Checkpoint, path: Path, *, check_atol: float = 1e-4) -> Path:
+    """Export the checkpoint to ONNX and verify it matches torch on a random batch."""
+    import onnxruntime as ort
+
+    net = _normalised(ckpt)
+    size = ckpt.meta.input_size
+    example = torch.randint(0, 256, (2, size, size, 3), dtype=torch.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.onnx.export(
+        net,
+        (example,),
+        str(tmp),
+        input_names=["crops"],
+        output_names=["logits"],
+        dynamic_axes={"crops": {0: "n"}, "logits": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        want = net(example).numpy()
+    got = sess.run(None, {"crops": example.numpy()})[0]
+    if not np.allclose(got, want, atol=check_atol, rtol=0):
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"ONNX export differs from torch by {np.abs(got - want).max():.2e}")
+    tmp.replace(path)
+    return path
+
+
+class OnnxRunner:
+    """ONNX Runtime session for a checkpoint, exported once and cached by the weights' hash."""
+
+    def __init__(self, ckpt: Checkpoint, batch_size: int = 32, threads: int | None = None):
+        import onnxruntime as ort
+
+        path = cache_dir() / "onnx" / f"{ckpt.sha256 or 'nohash'}.onnx"
+        if not path.exists() or not ckpt.sha256:
+            export_onnx(ckpt, path)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.batch_size = batch_size
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        out = [
+            self.session.run(None, {"crops": np.ascontiguousarray(crops[i : i + self.batch_size])})[0]
+            for i in range(0, len(crops), self.batch_size)
+        ]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
+
+
+def make_runner(ckpt: Checkpoint, device: str = "cpu", backend: str = "auto", batch_size: int = 32) -> Runner:
+    if backend == "onnx" or (backend == "auto" and device == "cpu"):
+        try:
+            return OnnxRunner(ckpt, batch_size=batch_size)
+        except Exception:
+            if backend == "onnx":
+                raise
+    return TorchRunner(ckpt, device=device, batch_size=batch_size)
+
+
+class CalibratedScorer:
+    """Calibrated logits (raw / temperature), averaged over one or more checkpoints (an ensemble)."""
+
+    def __init__(self, members: list[tuple[Checkpoint, Runner]]):
+        self.members = members
+
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        return np.mean([r.logits(crops) / c.meta.temperature for c, r in self.members], axis=0)

@@ -1,0 +1,269 @@
+"""``fakeprobe train``: fit a detector on extracted crops, optionally with self-blended fakes.
+
+With ``sbi`` every real crop yields a pair in the same batch: itself and a self-blended fake of
+itself, so the only difference the network can learn is the blending artefact.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from . import __version__
+from .augment import robustness
+from .calibration import fit_temperature, threshold_at_fpr
+from .checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
+from .metrics import compute_metrics
+from .models import Normalised, create_model, get_architecture
+from .sbi import cross_blend, face_points_from5, self_blend
+
+
+@dataclass
+class TrainConfig:
+    data: list[Path]
+    out: Path
+    arch: str = "tf_efficientnet_lite0"
+    imagenet: bool = True
+    init: Path | None = None  # start from this checkpoint instead (fine-tuning)
+    sbi: bool = False
+    keep_fakes: bool = False  # with sbi: also use the fake crops found in the data
+    xray_fraction: float = 0.0  # share of fakes blended from another person (Face X-ray style)
+    input_size: int = 224
+    margin: float = 1.3
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # None: one pass over the training crops
+    batch_size: int = 16  # crops per step (with sbi: half real, half their fakes)
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.15
+    val_max: int = 600  # validation reals (each with one fake in sbi mode)
+    seed: int = 0
+    device: str = "cpu"
+    workers: int = 1
+    threads: int | None = None
+    time_limit_min: float | None = None
+    resume: bool = False
+    target_fpr: float = 0.05
+    name: str = "custom"
+    log: list[str] = field(default_factory=list)
+
+
+class PairDataset(Dataset):
+    """Each item: one crop with its label, or in sbi mode a (real, self-blended fake) pair."""
+
+    def __init__(self, items: list[CropItem], dense: dict[str, np.ndarray], cfg: TrainConfig, augment: bool, seed: int):
+        self.items, self.dense, self.cfg, self.augment, self.seed = items, dense, cfg, augment, seed
+        self.reals = [i for i, it in enumerate(items) if it.label == 0]
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    # Indices past len() are repeat visits of the same crop: they get fresh random fakes and
+    # augmentations (the index seeds the generator), so a short epoch list can be cycled.
+
+    def _points(self, it: CropItem) -> np.ndarray:
+        pts = self.dense.get(str(it.path))
+        return pts if pts is not None else face_points_from5(it.lm5)
+
+    def _image(self, it: CropItem) -> tuple[np.ndarray, float]:
+        """The crop at the input size, and the factor its landmarks must be scaled by."""
+        img = load_rgb(it.path)
+        s, side = self.cfg.input_size, img.shape[0]
+        if side != s:  # crops made at another size
+            img = cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA if side > s else cv2.INTER_LINEAR)
+        return img, s / side
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        it = self.items[i % len(self.items)]
+        img, scale = self._image(it)
+        out, labels = [img], [it.label]
+        if self.cfg.sbi and it.label == 0:
+            pts = self._points(it) * scale
+            if self.cfg.xray_fraction > 0 and rng.random() < self.cfg.xray_fraction and len(self.reals) > 1:
+                donor = self.items[self.reals[int(rng.integers(len(self.reals)))]]
+                donor_img, donor_scale = self._image(donor)
+                fake, _ = cross_blend(img, it.lm5 * scale, pts, donor_img, donor.lm5 * donor_scale, rng)
+            else:
+                fake, _ = self_blend(img, pts, rng)
+            out.append(fake)
+            labels.append(1)
+        if self.augment:
+            out = [robustness(x, rng) for x in out]
+        return torch.from_numpy(np.stack(out)), torch.tensor(labels, dtype=torch.float32)
+
+
+def _collate(batch):
+    return torch.cat([b[0] for b in batch]), torch.cat([b[1] for b in batch])
+
+
+def _say(cfg: TrainConfig, text: str) -> None:
+    cfg.log.append(text)
+    print(text, file=sys.stderr, flush=True)
+
+
+@torch.inference_mode()
+def predict(net: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 64) -> np.ndarray:
+    net.eval()
+    out = []
+    for i in range(0, len(images), batch):
+        x = images[i : i + batch].to(device, non_blocking=True)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out.append(net(x).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+
+
+def _validation_set(items: list[CropItem], dense, cfg: TrainConfig) -> tuple[torch.Tensor, np.ndarray]:
+    rng = np.random.default_rng(cfg.seed + 1)
+    reals = [it for it in items if it.label == 0]
+    fakes = [it for it in items if it.label == 1]
+    if len(reals) > cfg.val_max:
+        reals = [reals[i] for i in sorted(rng.choice(len(reals), cfg.val_max, replace=False))]
+    if len(fakes) > cfg.val_max:
+        fakes = [fakes[i] for i in sorted(rng.choice(len(fakes), cfg.val_max, replace=False))]
+    ds = PairDataset(reals + fakes, dense, cfg, augment=False, seed=cfg.seed + 12345)
+    xs, ys = zip(*(ds[i] for i in range(len(ds))))
+    return torch.cat(xs), torch.cat(ys).numpy()
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train, keep the best checkpoint by validation AUC, calibrate it; returns a summary."""
+    start = time.time()
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    items = [it for root in cfg.data for it in read_manifest(Path(root))]
+    if cfg.sbi and not cfg.keep_fakes:
+        items = [it for it in items if it.label == 0]
+    if not items:
+        raise ValueError("no training crops found")
+    n_fake = sum(it.label for it in items)
+    if not cfg.sbi and (n_fake == 0 or n_fake == len(items)):
+        raise ValueError("training needs both real and fake crops; use --sbi to synthesise fakes from reals")
+    train_items, val_items = split_items(items, cfg.val_fraction, cfg.seed)
+    if not val_items or not train_items:
+        raise ValueError("too few distinct sources to hold out a validation split")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dense = dense_landmarks(items, cfg.margin) if cfg.sbi else {}
+    _say(cfg, f"{len(train_items)} training crops, {len(val_items)} validation crops; dense landmarks for {len(dense)} "
+              f"({'dlib' if dense else 'none: 5-point outline masks'})")
+
+    arch = get_architecture(cfg.arch)
+    if cfg.init:
+        init = load_checkpoint(Path(cfg.init))
+        if init.meta.arch != cfg.arch:
+            raise ValueError(f"{cfg.init}: architecture {init.meta.arch} differs from --arch {cfg.arch}")
+        model = create_model(cfg.arch)
+        model.load_state_dict({k: v.float() for k, v in init.state_dict.items()}, strict=True)
+    else:
+        model = create_model(cfg.arch, imagenet=cfg.imagenet)
+    net = Normalised(model, arch.mean, arch.std).to(device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_ds = PairDataset(train_items, dense, cfg, augment=True, seed=cfg.seed)
+    per_item = 2 if cfg.sbi else 1
+    loader_batch = max(1, cfg.batch_size // per_item)
+    steps = cfg.steps_per_epoch or math.ceil(len(train_ds) / loader_batch)
+    total = steps * cfg.epochs
+    limit_s = cfg.time_limit_min * 60 if cfg.time_limit_min else None
+
+    def lr_at(step: int, trained_s: float) -> float:
+        """Warm-up then cosine decay, over the steps or the time budget, whichever ends first."""
+        progress = step / total
+        if limit_s:
+            progress = max(progress, trained_s / limit_s)
+        warm = min(1.0, (step + 1) / max(1, total // 30))
+        return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    val_x, val_y = _validation_set(val_items, dense, cfg)
+    state_path = out / "state.pt"
+    first_epoch, best_auc, history = 0, -1.0, []
+    step_count, trained_s = 0, 0.0
+    if cfg.resume and state_path.exists():
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
+        net.load_state_dict(st["net"])
+        opt.load_state_dict(st["opt"])
+        first_epoch, best_auc = int(st["epoch"]) + 1, float(st["best_auc"])
+        step_count, trained_s = int(st["step"]), float(st["trained_s"])
+        _say(cfg, f"resumed after epoch {first_epoch}")
+    meta = ModelMeta(arch=cfg.arch, input_size=cfg.input_size, mean=arch.mean, std=arch.std, crop_margin=cfg.margin, name=cfg.name, version=__version__)
+    rng = np.random.default_rng(cfg.seed)
+    stopped = False
+    for epoch in range(first_epoch, cfg.epochs):
+        train_ds.epoch = epoch
+        need = steps * loader_batch
+        n = len(train_ds)
+        order = np.concatenate([rng.permutation(n) + k * n for k in range(math.ceil(need / n))])[:need].tolist()
+        loader = DataLoader(train_ds, batch_size=loader_batch, sampler=order, num_workers=cfg.workers, collate_fn=_collate,
+                            persistent_workers=False, pin_memory=device.type == "cuda", drop_last=True,
+                            prefetch_factor=4 if cfg.workers else None)
+        net.train()
+        losses, t0 = [], time.time()
+        for x, y in loader:
+            lr = lr_at(step_count, trained_s + time.time() - t0)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = net(x).float()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step_count += 1
+            losses.append(loss.item())
+            if limit_s and trained_s + time.time() - t0 >= limit_s:
+                stopped = True
+                break
+        trained_s += time.time() - t0
+        val_logits = predict(net, val_x, device)
+        m = compute_metrics(val_y, val_logits)
+        rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "val_auc": m["auc"], "steps": len(losses),
+               "seconds": round(time.time() - t0, 1)}
+        history.append(rec)
+        _say(cfg, f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f}, validation AUC {m['auc']:.4f}, "
+                  f"{len(losses)} steps in {rec['seconds']} s")
+        if m["auc"] > best_auc:
+            best_auc = m["auc"]
+            save_checkpoint(out / "best.safetensors", net.model, meta)
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "best_auc": best_auc, "step": step_count,
+                    "trained_s": trained_s}, state_path)
+        if stopped:
+            _say(cfg, f"training time limit of {cfg.time_limit_min:g} min reached")
+            break
+
+    # calibrate the best checkpoint on the validation split
+    from safetensors.torch import load_file
+
+    net.model.load_state_dict(load_file(str(out / "best.safetensors")))
+    val_logits = predict(net, val_x, device)
+    temperature = fit_temperature(val_logits, val_y)
+    cal = val_logits / temperature
+    threshold = threshold_at_fpr(cal[val_y == 0], cfg.target_fpr)
+    final = compute_metrics(val_y, cal, threshold=threshold)
+    meta.temperature, meta.threshold = float(temperature), float(threshold)
+    meta.training = {
+        "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
+        "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
+        "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
+        "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": f"FPR {cfg.target_fpr:g} on validation reals",
+        "val_videos": sorted({Path(it.source).name for it in val_items if not it.group.startswith("photo:")}),
+        "history": history,
+    }
+    sha = save_checkpoint(out / "best.safetensors", net.model, meta)
+    summary = {"checkpoint": str(out / "best.safetensors"), "sha256": sha, "meta": dataclasses.asdict(meta)}
+    _say(cfg, f"best validation AUC {best_auc:.4f}; temperature {temperature:.3f}, threshold {threshold:.3f}; wrote {out / 'best.safetensors'}")
+    return summary

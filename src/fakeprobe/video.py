@@ -1,0 +1,287 @@
+"""Video decoding with PyAV: probe a file and return exact frames at chosen timestamps.
+
+Frames are chosen by presentation time (the frame shown at time t), decoded sequentially with
+threads, and the decoder jumps forward with a seek only when the next wanted frame lies behind a
+keyframe that is ahead of the current position, so no frame is decoded twice and no wanted frame
+snaps to a keyframe.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import InputError, ResourceLimitError
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the container says about the video stream (upright sizes, after rotation)."""
+
+    width: int
+    height: int
+    duration_s: float
+    fps: float
+    frame_count: int  # from the demuxed packets, exact for ordinary files
+    codec: str
+    container: str
+    rotation: int = 0  # degrees the stored picture is turned to show it upright
+    pixel_format: str = ""
+    has_audio: bool = False
+
+
+@dataclass
+class Frame:
+    """One decoded frame, upright, RGB uint8, possibly downscaled (``scale`` = analysed/original)."""
+
+    time_s: float
+    index: int  # frame number in presentation order
+    image: np.ndarray
+    scale: float = 1.0
+
+
+@dataclass
+class _PacketIndex:
+    times: list[float] = field(default_factory=list)  # sorted presentation times of all frames
+    keyframes: list[float] = field(default_factory=list)  # sorted presentation times of keyframes
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.error.InvalidDataError:
+        raise InputError(f"{path}: not a recognised video or image format, or the file is damaged or truncated") from None
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: cannot open ({_short(exc)})") from None
+
+
+def _short(exc: Exception) -> str:
+    reason = getattr(exc, "strerror", None)  # FFmpegError: "Invalid data found when processing input"
+    if reason:
+        return str(reason)
+    text = str(exc).split(":")
+    return text[-1].strip() or type(exc).__name__
+
+
+def _video_stream(container, path: Path):
+    streams = container.streams.video
+    if not streams:
+        if container.streams.audio:
+            raise InputError(f"{path}: audio only, no video stream", kind="no_video")
+        raise InputError(f"{path}: no video stream", kind="no_video")
+    return streams[0]
+
+
+def _index_packets(container, stream, max_duration_s: float) -> _PacketIndex:
+    """Demux (without decoding) to learn every frame time and where keyframes are."""
+    base = float(stream.time_base) if stream.time_base else 0.0
+    start = stream.start_time * base if stream.start_time is not None else 0.0
+    index = _PacketIndex()
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        t = packet.pts * base - start
+        if t > max_duration_s:
+            continue
+        index.times.append(t)
+        if packet.is_keyframe:
+            index.keyframes.append(t)
+    index.times.sort()
+    index.keyframes.sort()
+    return index
+
+
+def _rotation(stream) -> int:
+    """Rotation (clockwise degrees to show upright) from the display matrix side data."""
+    try:
+        side = stream.side_data
+        for key in ("DISPLAYMATRIX", "display_matrix"):
+            if key in side:
+                return int(round(-float(side[key]))) % 360
+    except Exception:  # side data layout differs across PyAV versions
+        pass
+    return 0
+
+
+def probe(path: Path, max_duration_s: float = float("inf")) -> tuple[MediaInfo, _PacketIndex]:
+    container = _open(path)
+    try:
+        stream = _video_stream(container, path)
+        index = _index_packets(container, stream, max_duration_s)
+        if not index.times:
+            raise InputError(f"{path}: video stream has no frames", kind="no_frames")
+        cc = stream.codec_context
+        if index.times and len(index.times) > 1:
+            duration = index.times[-1] - index.times[0]
+            span = duration / (len(index.times) - 1)
+            duration += span
+        else:
+            duration = 0.0
+        fps = float(stream.average_rate) if stream.average_rate else (len(index.times) / duration if duration else 0.0)
+        w, h = cc.width, cc.height
+        return (
+            MediaInfo(
+                width=w,
+                height=h,
+                duration_s=duration,
+                fps=fps,
+                frame_count=len(index.times),
+                codec=cc.name or "",
+                container=container.format.name,
+                rotation=0,  # filled from the first decoded frame, which knows it reliably
+                pixel_format=cc.format.name if cc.format else "",
+                has_audio=bool(container.streams.audio),
+            ),
+            index,
+        )
+    finally:
+        container.close()
+
+
+def even_times(duration_s: float, n: int) -> list[float]:
+    """``n`` timestamps at the centres of ``n`` equal slices of the clip."""
+    if n <= 0:
+        return []
+    step = duration_s / n
+    return [step * (i + 0.5) for i in range(n)]
+
+
+def frame_times(index: _PacketIndex, wanted: list[float]) -> list[float]:
+    """Map wanted timestamps to the presentation times of the frames shown then (deduplicated)."""
+    chosen = set()
+    for t in wanted:
+        i = bisect.bisect_right(index.times, t + 1e-6) - 1
+        chosen.add(index.times[max(i, 0)])
+    return sorted(chosen)
+
+
+def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation == 90:
+        return np.ascontiguousarray(np.rot90(image, k=-1))
+    if rotation == 180:
+        return np.ascontiguousarray(image[::-1, ::-1])
+    if rotation == 270:
+        return np.ascontiguousarray(np.rot90(image, k=1))
+    return image
+
+
+def _to_rgb(frame, max_side: int, max_pixels: int, path: Path) -> tuple[np.ndarray, float]:
+    w, h = frame.width, frame.height
+    if w * h > max_pixels:
+        raise ResourceLimitError(f"{path}: frame of {w}x{h} pixels exceeds the cap of {max_pixels} pixels")
+    scale = min(1.0, max_side / max(w, h))
+    if scale < 1.0:
+        tw, th = max(2, int(round(w * scale))), max(2, int(round(h * scale)))
+        image = frame.reformat(width=tw, height=th, format="rgb24", interpolation="AREA").to_ndarray()
+    else:
+        image = frame.to_ndarray(format="rgb24")
+    return image, scale
+
+
+def _frame_rotation(frame) -> int:
+    try:
+        return int(round(-float(frame.rotation))) % 360
+    except Exception:
+        return 0
+
+
+def decode_frames(
+    path: Path,
+    index: _PacketIndex,
+    times: list[float],
+    *,
+    max_side: int = 1920,
+    max_pixels: int = 8192 * 8192,
+) -> tuple[list[Frame], int]:
+    """Decode the frames shown at ``times`` (values from :func:`frame_times`).
+
+    Returns the frames (upright RGB, in time order) and the rotation that was applied. Frames a
+    seek overshot (containers with imprecise seeking, e.g. MPEG-PS) are decoded again without
+    seeking.
+    """
+    wanted = sorted(set(times))
+    if not wanted:
+        return [], 0
+    frames, missed, rotation = _decode(path, index, wanted, True, max_side, max_pixels)
+    if missed:
+        more, _, rot2 = _decode(path, index, missed, False, max_side, max_pixels)
+        frames = sorted(frames + more, key=lambda f: f.time_s)
+        rotation = rotation if frames and not more else rot2
+    if not frames:
+        raise InputError(f"{path}: no decodable frames", kind="no_frames")
+    return frames, rotation
+
+
+# MPEG program streams (.mpg, .vob) and raw MPEG video: after a seek the parser can stamp the first
+# frames with a neighbour's timestamp, so the wrong frame would be returned; decode them front to back.
+_UNRELIABLE_SEEK_FORMATS = {"mpeg", "mpegvideo"}
+
+
+def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, max_side: int, max_pixels: int):
+    eps = 1e-6
+    number = {t: i for i, t in enumerate(index.times)}
+    out: list[Frame] = []
+    missed: list[float] = []
+    rotation = 0
+    container = _open(path)
+    try:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        if container.format.name in _UNRELIABLE_SEEK_FORMATS:
+            seek = False
+        base = float(stream.time_base)
+        start = stream.start_time * base if stream.start_time is not None else 0.0
+        first_key = index.keyframes[0] if index.keyframes else 0.0
+        frames = container.decode(stream)
+        pos = float("-inf")  # time of the last decoded frame
+        w = 0
+        while w < len(wanted):
+            just_sought = False
+            if seek:
+                k = bisect.bisect_right(index.keyframes, wanted[w] + eps) - 1
+                key_t = index.keyframes[k] if k >= 0 else first_key
+                if key_t > pos + eps and key_t > first_key + eps:
+                    container.seek(int(round((key_t + start) / base)), stream=stream, backward=True, any_frame=False)
+                    frames = container.decode(stream)
+                    just_sought = True
+            progressed = False
+            try:
+                for frame in frames:
+                    if frame.pts is None:
+                        continue
+                    t = frame.pts * base - start
+                    if just_sought and t > wanted[w] + eps:
+                        missed.append(wanted[w])  # the seek landed past it
+                        w += 1
+                        progressed = True
+                        break
+                    just_sought = False
+                    pos = t
+                    while w < len(wanted) and t > wanted[w] + eps:
+                        missed.append(wanted[w])  # never produced by the decoder
+                        w += 1
+                    if w < len(wanted) and abs(t - wanted[w]) <= eps:
+                        rotation = _frame_rotation(frame)
+                        image, scale = _to_rgb(frame, max_side, max_pixels, path)
+                        image = _upright(image, rotation)
+                        while w < len(wanted) and abs(t - wanted[w]) <= eps:
+                            out.append(Frame(time_s=t, index=number.get(wanted[w], -1), image=image, scale=scale))
+                            w += 1
+                        progressed = True
+                        break
+                    if w >= len(wanted):
+                        break
+            except av.error.FFmpegError as exc:
+                if not out:
+                    raise InputError(f"{path}: cannot decode video ({_short(exc)})", kind="decode") from None
+                missed.extend(wanted[w:])  # keep what decoded; the rest of the file is broken
+                break
+            if not progressed:
+                missed.extend(wanted[w:])  # end of stream
+                break
+    finally:
+        container.close()
+    return out, missed, rotation
