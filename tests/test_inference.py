@@ -1,0 +1,74 @@
+"""Classifier runtimes (ONNX Runtime / torch), temperature calibration and ensembles."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from fakeprobe import Detector, ScanConfig
+from fakeprobe.checkpoint import load_checkpoint, save_checkpoint
+from fakeprobe.errors import ModelError
+from fakeprobe.inference import CalibratedScorer, OnnxRunner, TorchRunner, cache_dir, make_runner
+
+
+@pytest.fixture(scope="module")
+def crops() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (5, 128, 128, 3), dtype=np.uint8)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's legacy ONNX exporter
+def test_onnx_matches_torch_and_is_cached(checkpoint, crops):
+    ckpt = load_checkpoint(checkpoint)
+    onnx = make_runner(ckpt, "cpu", "auto")
+    assert isinstance(onnx, OnnxRunner)
+    cached = cache_dir() / "onnx" / f"{ckpt.sha256}.onnx"
+    assert cached.is_file() and str(cached).startswith(str(cache_dir()))
+    mtime = cached.stat().st_mtime_ns
+    OnnxRunner(ckpt)
+    assert cached.stat().st_mtime_ns == mtime  # exported once per weights hash
+    want = TorchRunner(ckpt).logits(crops)
+    assert want.shape == (5,)
+    assert np.allclose(onnx.logits(crops), want, atol=1e-4)
+    assert isinstance(make_runner(ckpt, "cpu", "torch"), TorchRunner)
+
+
+def test_auto_backend_scan_matches_torch(checkpoint, face_clip, run):
+    out = {}
+    for backend in ("auto", "torch"):
+        rc, text, err = run("scan", face_clip, "--weights", checkpoint, "--backend", backend, "--frames", "3", "--json")
+        out[backend] = json.loads(text)[0]
+    a, b = out["auto"], out["torch"]
+    assert a["verdict"] == b["verdict"]
+    assert a["probability"] == pytest.approx(b["probability"], abs=2e-3)
+    assert [d["logit"] for d in a["detections"]] == pytest.approx([d["logit"] for d in b["detections"]], abs=2e-3)
+
+
+def test_temperature_scales_logits(checkpoint, tmp_path, crops):
+    base = load_checkpoint(checkpoint)
+    hot = tmp_path / "hot.safetensors"
+    save_checkpoint(hot, base.build(), dataclasses.replace(base.meta, temperature=2.5))
+    hot_ckpt = load_checkpoint(hot)
+    raw = TorchRunner(base).logits(crops)
+    scored = CalibratedScorer([(hot_ckpt, TorchRunner(hot_ckpt))]).logits(crops)
+    assert np.allclose(scored, raw / 2.5, atol=1e-5)
+
+
+def test_ensemble(checkpoint, tmp_path, face_clip, validate):
+    base = load_checkpoint(checkpoint)
+    twin = tmp_path / "twin.safetensors"
+    save_checkpoint(twin, base.build(), dataclasses.replace(base.meta, name="twin", threshold=0.3))
+    cfg = ScanConfig(backend="torch", frames=3)
+    single = Detector(weights=checkpoint, config=cfg).scan(face_clip)
+    both = Detector(weights=[checkpoint, twin], config=cfg).scan(face_clip)
+    validate(json.loads(json.dumps(both.to_dict())))
+    assert both.model.name == "ensemble(tiny-test,twin)"
+    assert both.model.sha256.split(",") == [base.sha256, load_checkpoint(twin).sha256]
+    assert both.threshold == pytest.approx(0.4)  # mean of the members' thresholds
+    assert both.probability == pytest.approx(single.probability, abs=2e-4)  # same weights: same scores
+
+    odd = tmp_path / "odd.safetensors"
+    save_checkpoint(odd, base.build(), dataclasses.replace(base.meta, input_size=96))
+    with pytest.raises(ModelError, match="ensemble"):
+        Detector(weights=[checkpoint, odd], config=cfg)
