@@ -14,7 +14,7 @@ import numpy as np
 from . import video
 from .config import ScanConfig
 from .crop import crop_face
-from .errors import InputError
+from .errors import InputError, ResourceLimitError
 from .faces import Face, FaceDetector
 from .images import IMAGE_SUFFIXES, load_image
 from .results import MediaRecord
@@ -85,6 +85,7 @@ class Analyzer:
     def _analyse_video(self, path: Path) -> Analysis:
         cfg = self.config
         t0 = time.perf_counter()
+        deadline = time.monotonic() + cfg.time_limit_s
         info, index = video.probe(path, cfg.max_duration_s)
         warnings: list[str] = []
         duration = info.duration_s
@@ -96,6 +97,7 @@ class Analyzer:
         faces: list[list[Face]] = []
         sampled: set[float] = set()
         rotation = 0
+        undecoded = 0
         wanted = video.even_times(duration, cfg.frames)
         for round_ in range(cfg.max_frame_rounds + 1):
             times = [t for t in video.frame_times(index, wanted) if t not in sampled]
@@ -103,7 +105,14 @@ class Analyzer:
                 break
             sampled.update(times)
             t1 = time.perf_counter()
-            new_frames, rotation = video.decode_frames(path, index, times, max_side=cfg.analyse_max_side, max_pixels=cfg.max_pixels)
+            try:
+                new_frames, rotation = video.decode_frames(path, index, times, max_side=cfg.analyse_max_side, max_pixels=cfg.max_pixels,
+                                                           deadline=deadline)
+            except InputError:
+                if not frames:
+                    raise
+                new_frames = []  # a later round hit damage: keep what the earlier rounds found
+            undecoded += len(times) - len(new_frames)
             t2 = time.perf_counter()
             new_faces = self.face_detector.detect([f.image for f in new_frames])
             t3 = time.perf_counter()
@@ -113,9 +122,13 @@ class Analyzer:
             faces += new_faces
             if sum(len(f) for f in faces) >= cfg.frames:
                 break
-            # too few faces: sample midway between the frames taken so far
+            if time.monotonic() > deadline:
+                raise ResourceLimitError(f"{path}: per-file time limit of {cfg.time_limit_s:g} s exceeded", kind="timeout")
+            # too few faces: sample midway between the frames taken so far, and towards both ends
             done = sorted(sampled)
-            wanted = [(a + b) / 2 for a, b in zip(done, done[1:])]
+            wanted = [done[0] / 2] + [(a + b) / 2 for a, b in zip(done, done[1:])] + [(done[-1] + duration) / 2]
+        if undecoded:
+            warnings.append(f"{undecoded} of {len(sampled)} sampled frames could not be decoded (damaged or truncated file?)")
         order = sorted(range(len(frames)), key=lambda i: frames[i].time_s)
         frames = [frames[i] for i in order]
         faces = [faces[i] for i in order]

@@ -72,9 +72,12 @@ def cmd_scan(args) -> int:
     paths = expand_inputs(args.paths)
     if not paths:
         return _fail("no input files found")
-    detector = _detector(args)
     fmt = "json" if args.json else "jsonl" if args.jsonl else "csv" if args.csv else "table"
-    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    try:
+        out = open(args.output, "w", newline="") if args.output else sys.stdout
+    except OSError as exc:
+        return _fail(f"{args.output}: cannot write output ({exc.strerror})")
+    detector = _detector(args)
     results = []
     show_progress = not args.quiet and sys.stderr.isatty() and len(paths) > 1
     try:

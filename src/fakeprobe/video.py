@@ -8,6 +8,7 @@ snaps to a keyframe.
 from __future__ import annotations
 
 import bisect
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,8 +196,11 @@ def decode_frames(
     *,
     max_side: int = 1920,
     max_pixels: int = 8192 * 8192,
+    deadline: float | None = None,
 ) -> tuple[list[Frame], int]:
     """Decode the frames shown at ``times`` (values from :func:`frame_times`).
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds the work: past it, ResourceLimitError.
 
     Returns the frames (upright RGB, in time order) and the rotation that was applied. Frames a
     seek overshot (containers with imprecise seeking, e.g. MPEG-PS) are decoded again without
@@ -205,9 +209,9 @@ def decode_frames(
     wanted = sorted(set(times))
     if not wanted:
         return [], 0
-    frames, missed, rotation = _decode(path, index, wanted, True, max_side, max_pixels)
+    frames, missed, rotation = _decode(path, index, wanted, True, max_side, max_pixels, deadline)
     if missed:
-        more, _, rot2 = _decode(path, index, missed, False, max_side, max_pixels)
+        more, _, rot2 = _decode(path, index, missed, False, max_side, max_pixels, deadline)
         frames = sorted(frames + more, key=lambda f: f.time_s)
         rotation = rotation if frames and not more else rot2
     if not frames:
@@ -220,7 +224,8 @@ def decode_frames(
 _UNRELIABLE_SEEK_FORMATS = {"mpeg", "mpegvideo"}
 
 
-def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, max_side: int, max_pixels: int):
+def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, max_side: int, max_pixels: int,
+            deadline: float | None = None):
     eps = 1e-6
     number = {t: i for i, t in enumerate(index.times)}
     out: list[Frame] = []
@@ -250,6 +255,8 @@ def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, ma
             progressed = False
             try:
                 for frame in frames:
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise ResourceLimitError(f"{path}: per-file time limit exceeded while decoding", kind="timeout")
                     if frame.pts is None:
                         continue
                     t = frame.pts * base - start
