@@ -319,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        sys.stderr.close()
+        return EXIT_CLEAN
     except Exception as exc:  # a bug: say what, keep the traceback for --debug
         if args.debug:
             traceback.print_exc()
