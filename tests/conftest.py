@@ -142,8 +142,11 @@ def run(capsys) -> Callable[..., tuple[int, str, str]]:
     from fakeprobe.cli import main
 
     def _run(*args) -> tuple[int, str, str]:
+        argv = [str(a) for a in args]
+        if "scan" in argv and "--workers" not in argv:
+            argv += ["--workers", "0"]  # in this process (monkeypatches apply); the pool has its own tests
         capsys.readouterr()
-        rc = main([str(a) for a in args])
+        rc = main(argv)
         out, err = capsys.readouterr()
         return rc, out, err
 

@@ -24,7 +24,8 @@ FAST = ("--backend", "torch", "--frames", "3")
 
 
 def scan(run, checkpoint, *args):
-    return run("scan", *args, "--weights", checkpoint, *FAST)
+    # in-process (--workers 0) for speed; the console-script tests below use worker processes
+    return run("scan", *args, "--weights", checkpoint, *FAST, "--workers", "0")
 
 
 # -- bad inputs ------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ def _scan_config(args) -> "ScanConfig":  # noqa: F821
     from .config import ScanConfig
 
     kw = {"device": args.device, "backend": args.backend}
-    for name in ("frames", "threshold", "margin", "time_limit"):
+    renames = {"time_limit": "time_limit_s", "max_duration": "max_duration_s"}
+    for name in ("frames", "threshold", "margin", "time_limit", "max_pixels", "max_duration"):
         v = getattr(args, name, None)
         if v is not None:
-            kw["time_limit_s" if name == "time_limit" else name] = v
+            kw[renames.get(name, name)] = v
     return ScanConfig(**kw)
 
 
@@ -72,26 +73,54 @@ def cmd_scan(args) -> int:
     paths = expand_inputs(args.paths)
     if not paths:
         return _fail("no input files found")
+    plan = None  # --report / --report-dir / --heatmaps: written where the crops are (the worker)
+    if args.report or args.report_dir or args.heatmaps:
+        if args.report and len(paths) > 1:
+            return _fail(f"--report FILE takes one input ({len(paths)} found): use --report-dir DIR for a batch")
+        from .report import ReportPlan
+
+        try:
+            plan = ReportPlan(paths, report=args.report, report_dir=args.report_dir, heatmaps=args.heatmaps)
+        except OSError as exc:
+            return _fail(f"cannot create the report folders ({exc})")
+    report_task = plan.task if plan else None
     fmt = "json" if args.json else "jsonl" if args.jsonl else "csv" if args.csv else "table"
     try:
         out = open(args.output, "w", newline="") if args.output else sys.stdout
     except OSError as exc:
         return _fail(f"{args.output}: cannot write output ({exc.strerror})")
-    detector = _detector(args)
     results = []
+    if args.workers == 0:  # in this process: no hard time limit, no crash isolation
+        detector = _detector(args)
+        scanned = (report_task(detector, p) for p in paths) if report_task else detector.scan_many(paths)
+    else:
+        from .pool import ScanPool
+
+        _check_device(args.device)
+        scanned = ScanPool(args.weights or None, _scan_config(args), workers=args.workers, task=report_task).scan_many(paths)
     show_progress = not args.quiet and sys.stderr.isatty() and len(paths) > 1
     try:
         from rich.progress import Progress
 
         with Progress(transient=True, disable=not show_progress) as progress:
             task = progress.add_task("scanning", total=len(paths))
-            for r in detector.scan_many(paths):
+            for r in scanned:
                 results.append(r)
                 progress.advance(task)
                 if r.verdict == ERROR:
                     _err(r.error.message)
                 if fmt == "jsonl":
                     write_jsonl_line(r, out)
+                if plan is not None:
+                    plan.add(r)
+        if plan is not None:
+            index = plan.close()
+            for msg in plan.failures:
+                _err(msg)
+            if not args.quiet:
+                for where in [args.report, index, args.heatmaps]:
+                    if where:
+                        print(f"evidence written to {where}", file=sys.stderr)
         if fmt == "json":
             write_json(results, out)
         elif fmt == "csv":
@@ -101,7 +130,7 @@ def cmd_scan(args) -> int:
     finally:
         if args.output:
             out.close()
-    if any(r.verdict == ERROR for r in results):
+    if any(r.verdict == ERROR for r in results) or (plan is not None and plan.failures):
         return EXIT_FAILED
     return EXIT_FLAGGED if any(r.flagged for r in results) else EXIT_CLEAN
 
@@ -224,12 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", type=int, help="frames sampled per video (default 32)")
     s.add_argument("--margin", type=float, help="face crop margin (default: the model's, 1.3)")
     s.add_argument("--time-limit", type=float, help="seconds allowed per file (default 300)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="analysis processes (default 1); each file gets a hard time limit and crash isolation; 0: in this process")
+    s.add_argument("--max-pixels", type=int, help="refuse frames/images with more pixels (default 8192*8192)")
+    s.add_argument("--max-duration", type=float, help="analyse at most this many seconds of each video (default 10800)")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="one JSON array of records")
     g.add_argument("--jsonl", action="store_true", help="one JSON record per line, as each file finishes")
     g.add_argument("--csv", action="store_true", help="one CSV row per file")
     s.add_argument("-o", "--output", metavar="FILE", help="write the JSON/JSONL/CSV there (the table still goes to stdout)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress, no table when writing to a file")
+    s.add_argument("--report", metavar="FILE", help="write a self-contained HTML evidence report (one input)")
+    s.add_argument("--report-dir", metavar="DIR", help="write one HTML report per input and an index.html linking them")
+    s.add_argument("--heatmaps", metavar="DIR", help="write Grad-CAM heatmap PNGs of the most suspicious faces (<stem>_t<track>_f<frame>.png)")
     s.set_defaults(func=cmd_scan)
 
     d = sub.add_parser("detect", help="one video, the original design's output")

@@ -11,6 +11,7 @@ from .analysis import Analysis, Analyzer
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import ScanConfig
 from .errors import FakeprobeError, ModelError
+from .evidence import Evidence
 from .inference import CalibratedScorer, make_runner
 from .results import ERROR, FAKE, NO_FACE, REAL, ErrorRecord, FaceRecord, FrameRecord, ModelRecord, PersonRecord, ScanResult
 from .scoring import deciding_track, sigmoid, track_logits
@@ -59,11 +60,19 @@ class Detector:
     # -- public API ----------------------------------------------------------------------------
     def scan(self, path: str | Path) -> ScanResult:
         """Scan one file. Input problems give an ``ERROR`` result, never an exception."""
-        path = Path(path)
+        return self._scan(Path(path), None)
+
+    def scan_with_evidence(self, path: str | Path) -> tuple[ScanResult, Evidence]:
+        """Like ``scan``, also keeping the face crops (aligned with ``result.detections``) and
+        small copies of the analysed frames, for reports and heatmaps (``fakeprobe.report``)."""
+        evidence = Evidence()
+        return self._scan(Path(path), evidence), evidence
+
+    def _scan(self, path: Path, evidence: Evidence | None) -> ScanResult:
         start = time.perf_counter()
         try:
             analysis = self.analyzer.analyse(path)
-            result = self._score(path, analysis)
+            result = self._score(path, analysis, evidence)
         except FakeprobeError as exc:
             result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord(exc.kind, str(exc)))
         except MemoryError:
@@ -76,11 +85,13 @@ class Detector:
         for p in paths:
             yield self.scan(p)
 
-    def _score(self, path: Path, a: Analysis) -> ScanResult:
+    def _score(self, path: Path, a: Analysis, evidence: Evidence | None = None) -> ScanResult:
         t0 = time.perf_counter()
         crops = Analyzer.crops(a, self.meta.input_size, self.margin, self.meta.align)
         logits = self.scorer.logits(crops) if len(crops) else np.zeros(0)
         a.timings["classify"] = time.perf_counter() - t0
+        if evidence is not None:
+            evidence.fill(a, crops)
         threshold = self.threshold
         detections: list[FaceRecord] = []
         frame_records: list[FrameRecord] = []

@@ -3,6 +3,7 @@ optionally again under re-compression perturbations."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -168,6 +169,17 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _json_safe(o):
+    """Undefined metrics (nan: AUC of one class, anything of no inputs) as null: NaN is not JSON."""
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_json_safe(v) for v in o]
+    return o
+
+
 def evaluate(detector, inputs: list[str], out: Path | None, *, labels_csv: str | None = None,
              perturbations: list[Perturbation] | None = None, progress: bool = True) -> dict:
     items = collect(inputs, labels_csv)
@@ -184,5 +196,5 @@ def evaluate(detector, inputs: list[str], out: Path | None, *, labels_csv: str |
     report["table"] = format_table(report)
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(report, indent=2, default=lambda o: None if isinstance(o, float) else str(o)))
+        (out / "metrics.json").write_text(json.dumps(_json_safe(report), indent=2, default=str, allow_nan=False))
     return report

@@ -69,6 +69,8 @@ def read_labels_csv(path: Path) -> list[Labelled]:
 def label_inputs(paths: Iterable[Path], label: str | None) -> list[Labelled]:
     out = []
     for p in paths:
+        if "manipulated_sequences" in p.parts and "masks" in p.parts:
+            continue  # FF++ ships binary mask videos beside the fakes: not faces to learn from
         if label:
             out.append(Labelled(p, label))
             continue
@@ -93,6 +95,10 @@ def extract(
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / MANIFEST
     new = not manifest.exists()
+    if not new:  # resume: inputs already in the manifest are not extracted twice
+        with open(manifest, newline="") as f:
+            done = {row["source"] for row in csv.DictReader(f)}
+        items = [it for it in items if str(it.path) not in done]
     total = 0
     with open(manifest, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)

@@ -75,7 +75,7 @@ def random_face_mask(points: np.ndarray, shape: tuple[int, int], rng: np.random.
         k = int(rng.integers(max(3, w // 40), max(5, w // 8))) | 1
         mask = cv2.GaussianBlur(mask, (k, k), 0)
     mask = mask / max(float(mask.max()), 1e-6)
-    ratio = rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+    ratio = float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))  # a Python float keeps the mask float32
     return np.clip(mask * ratio, 0.0, 1.0)
 
 
@@ -117,7 +117,8 @@ def _small_affine(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarray:
     m = mask[..., None]
-    return np.clip(source.astype(np.float32) * m + target.astype(np.float32) * (1 - m), 0, 255).astype(np.uint8)
+    # rounded, not truncated: truncation darkens every blended pixel and leaks past the mask's faint tail
+    return np.clip(np.rint(source.astype(np.float32) * m + target.astype(np.float32) * (1 - m)), 0, 255).astype(np.uint8)
 
 
 def self_blend(image: np.ndarray, points: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +129,8 @@ def self_blend(image: np.ndarray, points: np.ndarray, rng: np.random.Generator) 
     source = _frequency_jitter(source, rng)
     if rng.random() < 0.7:
         source = _small_affine(source, rng)
+    if source is image:  # no alteration drawn: the "fake" would be the real image itself
+        source = _colour_jitter(source, rng)
     target = image
     if rng.random() < 0.5:  # alter the background instead of the face
         source, target = target, source

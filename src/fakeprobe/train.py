@@ -189,6 +189,9 @@ def train(cfg: TrainConfig) -> dict:
         return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     val_x, val_y = _validation_set(val_items, dense, cfg)
+    if len(np.unique(val_y)) < 2:  # no AUC, so no epoch could ever be kept as the best
+        raise ValueError(f"the validation split ({len(val_items)} crops from {len({it.group for it in val_items})} sources) holds only "
+                         f"{'fake' if val_y.min() == 1 else 'real'} crops; add more source videos or raise --val-fraction")
     state_path = out / "state.pt"
     first_epoch, best_auc, history = 0, -1.0, []
     step_count, trained_s = 0, 0.0
@@ -198,12 +201,15 @@ def train(cfg: TrainConfig) -> dict:
         opt.load_state_dict(st["opt"])
         first_epoch, best_auc = int(st["epoch"]) + 1, float(st["best_auc"])
         step_count, trained_s = int(st["step"]), float(st["trained_s"])
+        history = list(st.get("history", []))  # the summary covers every epoch, not just this run's
+        if "torch_rng" in st:
+            torch.set_rng_state(st["torch_rng"])  # dropout continues as if never interrupted
         _say(cfg, f"resumed after epoch {first_epoch}")
     meta = ModelMeta(arch=cfg.arch, input_size=cfg.input_size, mean=arch.mean, std=arch.std, crop_margin=cfg.margin, name=cfg.name, version=__version__)
-    rng = np.random.default_rng(cfg.seed)
     stopped = False
     for epoch in range(first_epoch, cfg.epochs):
         train_ds.epoch = epoch
+        rng = np.random.default_rng((cfg.seed, epoch))  # per epoch: a resumed run draws the same order
         need = steps * loader_batch
         n = len(train_ds)
         order = np.concatenate([rng.permutation(n) + k * n for k in range(math.ceil(need / n))])[:need].tolist()
@@ -240,7 +246,7 @@ def train(cfg: TrainConfig) -> dict:
             best_auc = m["auc"]
             save_checkpoint(out / "best.safetensors", net.model, meta)
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "best_auc": best_auc, "step": step_count,
-                    "trained_s": trained_s}, state_path)
+                    "trained_s": trained_s, "history": history, "torch_rng": torch.get_rng_state()}, state_path)
         if stopped:
             _say(cfg, f"training time limit of {cfg.time_limit_min:g} min reached")
             break

@@ -1,0 +1,194 @@
+"""Hostile and broken inputs: every one gives a correct result or an ERROR record with a reason,
+the batch goes on, nothing executes and nothing hangs."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from fakeprobe import synth
+from fakeprobe.inputs import expand_inputs
+from fakeprobe.results import ERROR, NO_FACE
+
+sys.path.insert(0, str(Path(__file__).parent))  # spawned pool workers import _pool_tasks from here
+
+
+@pytest.fixture(scope="module")
+def det(make_detector):
+    return make_detector(frames=4)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, photo) -> Path:
+    return synth.scene_video(tmp_path_factory.mktemp("h") / "clip.mp4", photo, width=320, height=180, seconds=1.0, fps=10)
+
+
+def _assert_error(result, name: str, kinds: tuple[str, ...] | None = None) -> None:
+    assert result.verdict == ERROR, result
+    assert name in result.error.message and "\n" not in result.error.message
+    if kinds:
+        assert result.error.kind in kinds, result.error
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.5, 0.95])
+def test_truncated_mp4(fraction, clip, tmp_path, det):
+    data = clip.read_bytes()
+    bad = tmp_path / f"cut{int(fraction * 100)}.mp4"
+    bad.write_bytes(data[: int(len(data) * fraction)])
+    r = det.scan(bad)
+    # either the part that survives is analysed correctly, or it is an error naming the file
+    if r.verdict == ERROR:
+        _assert_error(r, bad.name)
+    else:
+        assert r.media.frames_analysed >= 1
+
+
+def test_mp4_without_moov(clip, tmp_path, det):
+    data = bytearray(clip.read_bytes())
+    i = data.find(b"moov")
+    assert i > 4
+    size = int.from_bytes(data[i - 4 : i], "big")
+    del data[i - 4 : i - 4 + size]
+    bad = tmp_path / "nomoov.mp4"
+    bad.write_bytes(bytes(data))
+    _assert_error(det.scan(bad), "nomoov.mp4")
+
+
+def test_single_frame_video(photo, tmp_path, det):
+    path = synth.write_video(tmp_path / "one.mp4", [synth.scene(photo, 320, 180, 1, 0.0)], 25)
+    r = det.scan(path)
+    assert r.verdict not in (ERROR, NO_FACE) and r.media.frames_analysed == 1 and r.faces == 1
+
+
+def test_empty_video_stream(tmp_path, det):
+    path = tmp_path / "empty.mkv"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("ffv1", rate=25)
+        s.width, s.height = 64, 64
+        out.start_encoding()  # header only: a video stream with no frames
+    _assert_error(det.scan(path), "empty.mkv", ("no_frames", "input", "empty"))
+
+
+def test_one_pixel_video(tmp_path, det):
+    frames = [np.full((1, 1, 3), 128, np.uint8)] * 3
+    path = synth.write_video(tmp_path / "px.mkv", frames, 25, codec="ffv1", pix_fmt="yuv444p")
+    r = det.scan(path)
+    assert r.verdict == NO_FACE and r.media.width == 1
+
+
+def test_8k_video_is_capped(photo, tmp_path, det):
+    frame = synth.scene(photo, 7680, 4320, 1, 0.0)
+    path = synth.write_video(tmp_path / "8k.mp4", [frame, frame], 25, options={"preset": "ultrafast"})
+    r = det.scan(path)
+    assert r.verdict not in (ERROR,), r.error
+    assert r.media.width == 7680 and any("downscaled" in w for w in r.warnings)
+    assert r.faces >= 1 and r.detections[0].box[2] > 2000  # boxes in original pixels
+
+
+def test_pixel_cap_refuses_big_frames(photo, tmp_path, make_detector):
+    frame = synth.scene(photo, 640, 360, 1, 0.0)
+    path = synth.write_video(tmp_path / "big.mp4", [frame] * 2, 25)
+    r = make_detector(frames=2, max_pixels=320 * 180).scan(path)
+    _assert_error(r, "big.mp4", ("limit",))
+
+
+@pytest.mark.parametrize("pix_fmt,size", [("yuv444p", (323, 181)), ("gray", (320, 180)), ("yuv420p10le", (320, 180))])
+def test_odd_sizes_gray_and_10bit(pix_fmt, size, photo, tmp_path, det):
+    w, h = size
+    frames = [synth.scene(photo, w, h, 1, i / 10) for i in range(4)]
+    path = synth.write_video(tmp_path / f"v_{pix_fmt}.mkv", frames, 10, codec="ffv1", pix_fmt=pix_fmt)
+    r = det.scan(path)
+    assert r.verdict not in (ERROR, NO_FACE), (r.error, r.warnings)
+    assert (r.media.width, r.media.height) == (w, h)
+
+
+def test_duration_cap_is_noted(photo, tmp_path, make_detector):
+    path = synth.scene_video(tmp_path / "long.mp4", photo, width=320, height=180, seconds=4, fps=5)
+    r = make_detector(frames=4, max_duration_s=2.0).scan(path)
+    assert r.verdict != ERROR
+    assert any("first 2 s" in w for w in r.warnings)
+    assert max(d.time_s for d in r.detections) <= 2.0
+
+
+def _png_header_only(path: Path, w: int, h: int) -> Path:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_png_is_refused(tmp_path, det):
+    bomb = _png_header_only(tmp_path / "bomb.png", 50000, 50000)
+    start = time.perf_counter()
+    r = det.scan(bomb)
+    assert time.perf_counter() - start < 10
+    _assert_error(r, "bomb.png", ("limit",))
+
+
+def test_symlink_loop_directory(clip, tmp_path):
+    root = tmp_path / "tree"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "clip.mp4").write_bytes(clip.read_bytes())
+    os.symlink(root, root / "a" / "loop")
+    found = expand_inputs([str(root)])
+    assert [p.name for p in found] == ["clip.mp4"]
+
+
+def test_spaces_and_non_ascii_path(clip, tmp_path, run, checkpoint):
+    d = tmp_path / "my clips" / "vidéo ü 日本"
+    d.mkdir(parents=True)
+    target = d / "clip é 1.mp4"
+    target.write_bytes(clip.read_bytes())
+    rc, out, err = run("scan", target, "--weights", checkpoint, "--backend", "torch", "--frames", "2", "--workers", "0", "--json")
+    assert rc in (0, 1), err
+    assert json.loads(out)[0]["path"] == str(target)
+
+
+class _Payload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+@pytest.mark.parametrize("name", ["evil.pt", "evil.safetensors", "evil.bin"])
+def test_pickle_weights_never_run(name, tmp_path, clip, run):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / name
+    evil.write_bytes(pickle.dumps({"state_dict": _Payload(marker)}))
+    rc, out, err = run("scan", clip, "--weights", evil, "--workers", "0")
+    assert rc == 2 and not marker.exists()
+    assert name in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    rc, _, err = run("convert", evil, tmp_path / "out.safetensors")
+    assert rc == 2 and not marker.exists()
+
+
+def test_pool_survives_hangs_and_crashes(tmp_path, clip, checkpoint):
+    import _pool_tasks  # noqa: F401  (importable by the spawned workers through sys.path)
+
+    from fakeprobe.config import ScanConfig
+    from fakeprobe.pool import ScanPool
+
+    files = []
+    for name in ("ok1.mp4", "hang.mp4", "crash.mp4", "ok2.mp4"):
+        (tmp_path / name).write_bytes(clip.read_bytes())
+        files.append(tmp_path / name)
+    pool = ScanPool([checkpoint], ScanConfig(frames=2, backend="torch", time_limit_s=2.0), workers=1, task=_pool_tasks.hang_or_scan)
+    results = list(pool.scan_many(files))
+    assert [Path(r.path).name for r in results] == ["ok1.mp4", "hang.mp4", "crash.mp4", "ok2.mp4"]
+    assert results[0].verdict != ERROR and results[3].verdict != ERROR
+    assert results[1].error.kind == "timeout" and "hang.mp4" in results[1].error.message
+    assert results[2].error.kind == "crash" and "crash.mp4" in results[2].error.message

@@ -1,0 +1,314 @@
+"""``fakeprobe train``: SBI and real/fake training on tiny crop folders, checkpoints with calibration
+metadata, resume, the 5-point fallback, and a trained model used by ``scan``.
+
+Everything runs at 64 px with a random-init Lite0 (``--pretrained none``) for a couple of steps:
+these tests check the plumbing, not the accuracy.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fakeprobe.checkpoint import load_checkpoint
+from fakeprobe.crop import crop_face, crop_transform, transform_points
+from fakeprobe.data import FIELDS, LANDMARK_CACHE, MANIFEST, read_manifest, split_items
+from fakeprobe.sbi import face_points_from5, self_blend
+
+BOX = np.array([181.05, 62.16, 267.75, 172.05])  # MTCNN on the astronaut photo
+LM5 = np.array([[205.0, 101.7], [246.8, 103.7], [224.7, 129.0], [201.7, 139.2], [245.3, 141.9]])
+CROP = 96  # crops on disk; training resizes them to --size
+VAL_FRACTION = 0.3
+FAST = ("--epochs", "1", "--steps", "2", "--batch-size", "4", "--size", "64", "--pretrained", "none", "--workers", "0",
+        "--val-max", "8", "--val-fraction", str(VAL_FRACTION))
+
+
+def _frame(photo, rng):
+    """The photo under a random small similarity transform and colour change; (image, box, lm5)."""
+    h, w = photo.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-8, 8), rng.uniform(0.85, 1.15))
+    m[:, 2] += rng.uniform(-15, 15, 2)
+    img = cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+    img = np.clip(img.astype(np.float32) * rng.uniform(0.85, 1.15, 3) + rng.uniform(-15, 15), 0, 255).astype(np.uint8)
+    corners = transform_points(m, np.array([[BOX[0], BOX[1]], [BOX[2], BOX[1]], [BOX[0], BOX[3]], [BOX[2], BOX[3]]]))
+    box = np.array([*corners.min(0), *corners.max(0)])
+    return img, box, transform_points(m, LM5)
+
+
+def make_crops(root: Path, photo, *, reals: int, fakes: int = 0, frames: int = 3, seed: int = 0, first_fake: int = 0) -> Path:
+    """A crop folder as ``fakeprobe extract`` writes it: ``reals`` + ``fakes`` source videos with
+    ``frames`` crops each (fake videos numbered from ``first_fake``); fakes are self-blends of the
+    same photo. Which sources land in validation follows from their names (a stable hash)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, n in (("real", reals), ("fake", fakes)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for v in range(first_fake, first_fake + n) if label == "fake" else range(n):
+            source = f"/clips/{label}/{label}_{v:02d}.mp4"
+            for f in range(frames):
+                img, box, lm = _frame(photo, rng)
+                crop = crop_face(img, box, lm, size=CROP)
+                lm_crop = transform_points(crop_transform(box, lm, CROP, 1.3, False), lm)
+                if label == "fake":
+                    crop, _ = self_blend(crop, face_points_from5(lm_crop), rng)
+                name = f"{label}/{label}_{v:02d}_f{f:06d}_t0.png"
+                cv2.imwrite(str(root / name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+                rows.append({"file": name, "label": label, "method": "SBI" if label == "fake" else "", "source": source,
+                             "frame_index": f * 5, "time_s": f * 0.2, "track": 0, "detection_score": 0.999,
+                             "landmarks5": json.dumps(np.round(lm_crop, 2).tolist())})
+    with open(root / MANIFEST, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+def _cli(*args) -> tuple[int, str, str]:
+    """The CLI in-process, usable from module-scoped fixtures (no capsys there)."""
+    from fakeprobe.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in args])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def real_crops(tmp_path_factory, photo) -> Path:
+    root = make_crops(tmp_path_factory.mktemp("crops") / "real_only", photo, reals=8)
+    train, val = split_items(read_manifest(root), VAL_FRACTION)
+    assert train and val, "pick other source names: the validation split must not be empty"
+    return root
+
+
+@pytest.fixture(scope="module")
+def sbi_run(tmp_path_factory, real_crops) -> dict:
+    data = tmp_path_factory.mktemp("sbi") / "data"
+    shutil.copytree(real_crops, data)
+    out = data.parent / "model"
+    rc, stdout, stderr = _cli("train", "--data", data, "--out", out, "--sbi", *FAST, "--name", "sbi-test")
+    return {"rc": rc, "stdout": stdout, "stderr": stderr, "data": data, "out": out}
+
+
+def test_sbi_training_writes_a_calibrated_checkpoint(sbi_run):
+    assert sbi_run["rc"] == 0, sbi_run["stderr"]
+    best = sbi_run["out"] / "best.safetensors"
+    assert best.exists() and (sbi_run["out"] / "state.pt").exists()
+    ckpt = load_checkpoint(best)
+    meta = ckpt.meta
+    assert meta.arch == "tf_efficientnet_lite0" and meta.input_size == 64 and meta.name == "sbi-test"
+    assert math.isfinite(meta.temperature) and 0.05 <= meta.temperature <= 20.0
+    assert 0.0 < meta.threshold <= 1.0 + 1e-6
+    t = meta.training
+    assert t["sbi"] is True and t["epochs_run"] == 1 and t["train_crops"] > 0 and t["val_crops"] > 0
+    assert t["threshold_rule"] == "FPR 0.05 on validation reals"
+    assert set(t["val"]) == {"auc", "ap", "eer", "acc", "logloss", "ece"}
+    assert 0.0 <= t["val"]["auc"] <= 1.0  # both classes in validation: a real number
+    assert [h["epoch"] for h in t["history"]] == [1] and t["history"][0]["steps"] == 2
+    assert t["val_videos"] and all(v.endswith(".mp4") for v in t["val_videos"])
+    # the CLI's summary and its per-epoch progress
+    summary = json.loads(sbi_run["stdout"])
+    assert summary["checkpoint"] == str(best) and summary["sha256"] == ckpt.sha256
+    assert "epoch 1/1: loss" in sbi_run["stderr"] and "validation AUC" in sbi_run["stderr"]
+    assert "temperature" in sbi_run["stderr"]
+
+
+def test_dense_landmarks_are_cached_beside_the_manifest(sbi_run):
+    from fakeprobe import landmarks
+
+    if not landmarks.available():
+        pytest.skip("dlib is not installed")
+    cache = sbi_run["data"] / LANDMARK_CACHE
+    assert cache.exists()
+    with np.load(cache) as z:
+        names, points = z["names"].tolist(), z["points"]
+    items = read_manifest(sbi_run["data"])
+    assert sorted(names) == sorted(it.path.relative_to(sbi_run["data"]).as_posix() for it in items)
+    assert points.shape == (len(items), 68, 2)
+    assert (points > -0.2 * CROP).all() and (points < 1.2 * CROP).all()
+    assert "dlib" in sbi_run["stderr"]
+
+
+def test_info_shows_calibration(run, sbi_run):
+    best = sbi_run["out"] / "best.safetensors"
+    rc, out, _ = run("info", "--weights", best)
+    assert rc == 0
+    info = json.loads(out)
+    meta = load_checkpoint(best).meta
+    assert info["temperature"] == pytest.approx(meta.temperature) and info["threshold"] == pytest.approx(meta.threshold)
+    assert info["training"]["sbi"] is True and "val" in info["training"]
+    assert "history" not in info["training"]
+    rc, out, _ = run("info", "--weights", best, "--history")
+    assert rc == 0 and json.loads(out)["training"]["history"][0]["epoch"] == 1
+
+
+def test_trained_checkpoint_scans(run, sbi_run, face_clip):
+    best = sbi_run["out"] / "best.safetensors"
+    rc, out, err = run("scan", face_clip, "--weights", best, "--backend", "torch", "--frames", "3", "--json")
+    assert rc in (0, 1), err
+    (rec,) = json.loads(out)
+    assert rec["verdict"] in ("REAL", "FAKE") and rec["faces"] >= 3
+    assert rec["threshold"] == pytest.approx(load_checkpoint(best).meta.threshold, abs=1e-4)
+    assert (rc == 1) == (rec["verdict"] == "FAKE")
+    rc, out, _ = run("scan", face_clip, "--weights", best, "--backend", "torch", "--frames", "3")
+    assert rc in (0, 1) and ("REAL" in out or "FAKE" in out)
+
+
+def test_resume_continues(sbi_run, tmp_path):
+    assert sbi_run["rc"] == 0
+    out = tmp_path / "model"
+    shutil.copytree(sbi_run["out"], out)
+    # also exercises cross-person (X-ray style) fakes
+    rc, _, err = _cli("train", "--data", sbi_run["data"], "--out", out, "--sbi", *FAST, "--epochs", "2", "--resume", "--xray", "0.5")
+    assert rc == 0, err
+    assert "resumed after epoch 1" in err
+    assert "epoch 2/2" in err and "epoch 1/2" not in err
+    t = load_checkpoint(out / "best.safetensors").meta.training
+    assert t["epochs_run"] == 2 and [h["epoch"] for h in t["history"]] == [1, 2]
+    assert t["xray_fraction"] == 0.5
+    import torch
+
+    assert torch.load(out / "state.pt", map_location="cpu", weights_only=True)["epoch"] == 1  # 0-based: two done
+    # resuming a finished run trains nothing more and still writes a checkpoint
+    rc, _, err = _cli("train", "--data", sbi_run["data"], "--out", out, "--sbi", *FAST, "--epochs", "2", "--resume")
+    assert rc == 0, err
+    assert "epoch 3" not in err and load_checkpoint(out / "best.safetensors").meta.training["epochs_run"] == 2
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(sbi_run, tmp_path, monkeypatch):
+    """Stopped after epoch 1 of 2 and resumed, training ends with the very weights of a run that
+    was never stopped: the state file carries optimiser, schedule, RNG and history."""
+    import fakeprobe.train as train_mod
+
+    assert sbi_run["rc"] == 0
+    args = ("--data", sbi_run["data"], "--sbi", *FAST, "--epochs", "2")
+    rc, _, err = _cli("train", *args, "--out", tmp_path / "straight")
+    assert rc == 0, err
+
+    real_loader, made = train_mod.DataLoader, []
+
+    def interrupt_second_epoch(*a, **k):
+        made.append(1)
+        if len(made) == 2:
+            raise KeyboardInterrupt
+        return real_loader(*a, **k)
+
+    monkeypatch.setattr(train_mod, "DataLoader", interrupt_second_epoch)
+    rc, _, err = _cli("train", *args, "--out", tmp_path / "stopped")
+    assert rc == 130 and "epoch 1/2" in err and "epoch 2/2" not in err
+    monkeypatch.setattr(train_mod, "DataLoader", real_loader)
+    rc, _, err = _cli("train", *args, "--out", tmp_path / "stopped", "--resume")
+    assert rc == 0, err
+    assert "resumed after epoch 1" in err
+
+    a = load_checkpoint(tmp_path / "straight" / "best.safetensors")
+    b = load_checkpoint(tmp_path / "stopped" / "best.safetensors")
+    for k in a.state_dict:
+        assert np.array_equal(a.state_dict[k].numpy(), b.state_dict[k].numpy()), k
+    ha, hb = a.meta.training["history"], b.meta.training["history"]
+    assert [(h["epoch"], h["loss"], h["val_auc"]) for h in ha] == [(h["epoch"], h["loss"], h["val_auc"]) for h in hb]
+    assert (a.meta.temperature, a.meta.threshold) == (b.meta.temperature, b.meta.threshold)
+
+
+def test_best_epoch_by_validation_auc_is_kept(sbi_run, tmp_path, monkeypatch):
+    """The checkpoint holds the epoch with the best validation AUC, not the last one."""
+    import torch
+
+    import fakeprobe.train as train_mod
+
+    assert sbi_run["rc"] == 0
+    real_metrics = train_mod.compute_metrics
+
+    def scripted(aucs):
+        seq = list(aucs)
+
+        def metrics(labels, logits, **kw):
+            m = real_metrics(labels, logits, **kw)
+            if "threshold" not in kw:  # the per-epoch validation, not the final calibrated summary
+                m["auc"] = seq.pop(0)
+            return m
+
+        return metrics
+
+    for aucs, best_is_last in (([0.9, 0.6], False), ([0.6, 0.9], True)):
+        out = tmp_path / f"model{int(best_is_last)}"
+        monkeypatch.setattr(train_mod, "compute_metrics", scripted(aucs))
+        rc, _, err = _cli("train", "--data", sbi_run["data"], "--out", out, "--sbi", *FAST, "--epochs", "2", "--lr", "0.01")
+        assert rc == 0, err
+        best = load_checkpoint(out / "best.safetensors")
+        assert [h["val_auc"] for h in best.meta.training["history"]] == aucs
+        last = torch.load(out / "state.pt", map_location="cpu", weights_only=True)["net"]
+        same = all(torch.equal(v.float(), last["model." + k].float()) for k, v in best.state_dict.items())
+        assert same == best_is_last, aucs
+
+
+def test_same_seed_same_model(sbi_run, tmp_path):
+    """A fixed seed reproduces the run: same crops, fakes, augmentations, order and initialisation."""
+    assert sbi_run["rc"] == 0
+    rc, _, err = _cli("train", "--data", sbi_run["data"], "--out", tmp_path / "again", "--sbi", *FAST, "--name", "sbi-test")
+    assert rc == 0, err
+    a = load_checkpoint(sbi_run["out"] / "best.safetensors")
+    b = load_checkpoint(tmp_path / "again" / "best.safetensors")
+    for k in a.state_dict:
+        assert np.array_equal(a.state_dict[k].numpy(), b.state_dict[k].numpy()), k
+    assert a.meta.threshold == b.meta.threshold and a.meta.temperature == b.meta.temperature
+
+
+def test_five_point_fallback_without_dlib(run, monkeypatch, real_crops, tmp_path):
+    from fakeprobe import landmarks
+
+    monkeypatch.setattr(landmarks, "available", lambda: False)
+    data = tmp_path / "data"
+    shutil.copytree(real_crops, data)
+    (data / LANDMARK_CACHE).unlink(missing_ok=True)
+    rc, out, err = run("train", "--data", data, "--out", tmp_path / "model", "--sbi", *FAST)
+    assert rc == 0, err
+    assert "5-point outline" in err
+    assert not (data / LANDMARK_CACHE).exists()
+    assert (tmp_path / "model" / "best.safetensors").exists()
+
+
+def test_real_and_fake_training(run, photo, tmp_path):
+    data = make_crops(tmp_path / "data", photo, reals=6, fakes=6, frames=2, seed=1)
+    val = split_items(read_manifest(data), VAL_FRACTION)[1]
+    assert {it.label for it in val} == {0, 1}
+    rc, out, err = run("train", "--data", data, "--out", tmp_path / "model", *FAST)
+    assert rc == 0, err
+    meta = load_checkpoint(tmp_path / "model" / "best.safetensors").meta
+    assert meta.training["sbi"] is False and 0.0 <= meta.training["val"]["auc"] <= 1.0
+    assert not (data / LANDMARK_CACHE).exists()  # dense landmarks are only for self-blending
+
+
+def test_training_refuses_real_only_data_without_sbi(run, real_crops, tmp_path):
+    rc, _, err = run("train", "--data", real_crops, "--out", tmp_path / "model", *FAST)
+    assert rc == 2
+    assert "both real and fake" in err and "--sbi" in err
+    assert not (tmp_path / "model" / "best.safetensors").exists()
+
+
+def test_training_refuses_a_one_class_validation_split(run, photo, tmp_path):
+    """Real and fake crops, but every fake source lands in training: validation AUC is undefined,
+    so no checkpoint could ever be chosen. Say so before training, not with a crash after it."""
+    data = make_crops(tmp_path / "data", photo, reals=6, fakes=2, frames=1, seed=2, first_fake=1)
+    train, val = split_items(read_manifest(data), VAL_FRACTION)
+    assert val and {it.label for it in val} == {0} and any(it.label == 1 for it in train)
+    rc, _, err = run("train", "--data", data, "--out", tmp_path / "model", *FAST)
+    assert rc == 2
+    assert "validation split" in err and "only real crops" in err
+    assert "epoch 1/1" not in err  # refused before training, not after it
+    assert not (tmp_path / "model" / "best.safetensors").exists()
+
+
+def test_training_errors(run, tmp_path, real_crops):
+    rc, _, err = run("train", "--data", tmp_path / "nothing", "--out", tmp_path / "model", "--sbi", *FAST)
+    assert rc == 2 and MANIFEST in err
+    rc, _, err = run("train", "--data", real_crops, "--out", tmp_path / "model", "--sbi", *FAST, "--arch", "resnet9000")
+    assert rc == 2 and "unknown architecture" in err
