@@ -272,9 +272,10 @@ class Reporter:
             lines.append(f"<p class='big'>p(fake) = <b>{result.probability:.3f}</b> <span class='muted'>({rel} the threshold "
                          f"{result.threshold:.3f})</span></p>")
             lines.append(_bar(result.probability, result.threshold, VERDICT_COLOURS[v]))
-            lines.append(f"<p>The file's score is the calibrated probability that {_e(who)}the most suspicious person seen in "
-                         "enough frames, has a manipulated face (0 = looks real, 1 = looks fake). A person's score combines "
-                         "all their faces (the mean of the per-face logits).</p>")
+            seen = " seen in enough frames" if result.media is not None and result.media.kind == "video" else ""
+            lines.append(f"<p>The file's score is the calibrated probability that {_e(who)}the most suspicious person{seen}, "
+                         "has a manipulated face (0 = looks real, 1 = looks fake). A person's score combines all their faces "
+                         "(the mean of the per-face logits).</p>")
         elif v == NO_FACE:
             n = result.media.frames_analysed if result.media else 0
             lines.append(f"<p>No face was found in the {n} analysed frame{'s' if n != 1 else ''}, so there is no score. "
@@ -325,6 +326,7 @@ class Reporter:
     def _persons(self, result: ScanResult, evidence: Evidence | None, people: dict) -> str:
         dets = result.detections
         have_crops = evidence is not None and len(evidence) == len(dets)
+        video = result.media is None or result.media.kind == "video"
         blocks = []
         for p in result.persons:
             info = people[p.track]
@@ -339,7 +341,7 @@ class Reporter:
                     thumb = cv2.resize(evidence.crops[i], (112, 112), interpolation=cv2.INTER_AREA) if evidence.crops[i].shape[0] > 112 else evidence.crops[i]
                     figs.append(
                         f"<figure class='thumb{' hi' if hi else ''}'><img src='{_jpeg_uri(thumb)}' alt='{_e(info['label'])} at "
-                        f"{d.time_s:.2f} s, score {d.probability:.3f}'><figcaption>{d.time_s:.1f} s<br><b>{d.probability:.3f}</b>"
+                        f"{d.time_s:.2f} s, score {d.probability:.3f}'><figcaption>{f'{d.time_s:.1f} s<br>' if video else ''}<b>{d.probability:.3f}</b>"
                         f"{'<span class=flag>FLAG</span>' if hi else ''}</figcaption></figure>"
                     )
                 more = f"<p class='muted'>Showing {len(shown)} of {len(mine)} faces.</p>" if len(shown) < len(mine) else ""
@@ -350,8 +352,8 @@ class Reporter:
                 f"<h3><span class='glyph' style='color:{info['colour']}'>{info['glyph']}</span> {_e(info['label'])} "
                 f"<span class='muted small'>track {p.track}</span></h3>"
                 f"<p><span class='pill' style='border-color:{VERDICT_COLOURS[p.verdict]}'>{_e(p.verdict)}</span> "
-                f"p(fake) <b>{p.probability:.3f}</b> · {p.faces} face{'s' if p.faces != 1 else ''} · "
-                f"{p.first_time_s:.1f}–{p.last_time_s:.1f} s {decides}</p>{strip}</div>"
+                f"p(fake) <b>{p.probability:.3f}</b> · {p.faces} face{'s' if p.faces != 1 else ''}"
+                f"{f' · {p.first_time_s:.1f}–{p.last_time_s:.1f} s' if video else ''} {decides}</p>{strip}</div>"
             )
         legend = ("<p class='muted'>Each crop is exactly what the model saw, with its time and score. A thick black frame and "
                   "“FLAG” mark faces at or above the threshold.</p>") if have_crops else ""
@@ -442,6 +444,9 @@ class Reporter:
             mo = result.model
             rows_model = [("name", mo.name), ("architecture", mo.arch), ("version", mo.version),
                           ("sha256", mo.sha256 or "unknown"), ("threshold", f"{mo.threshold:.4f}")]
+            if self.user_threshold and self.model_threshold is not None:
+                rows_model[-1] = ("threshold", f"{mo.threshold:.4f} (set for this scan)")
+                rows_model.append(("model's threshold", f"{self.model_threshold:.4f}"))
             if self.rule:
                 rows_model.append(("threshold rule", self.rule))
         rows_model.append(("fakeprobe", __version__))

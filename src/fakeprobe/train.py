@@ -156,9 +156,6 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError("too few distinct sources to hold out a validation split")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    dense = dense_landmarks(items, cfg.margin) if cfg.sbi else {}
-    _say(cfg, f"{len(train_items)} training crops, {len(val_items)} validation crops; dense landmarks for {len(dense)} "
-              f"({'dlib' if dense else 'none: 5-point outline masks'})")
 
     arch = get_architecture(cfg.arch)
     if cfg.init:
@@ -169,6 +166,9 @@ def train(cfg: TrainConfig) -> dict:
         model.load_state_dict({k: v.float() for k, v in init.state_dict.items()}, strict=True)
     else:
         model = create_model(cfg.arch, imagenet=cfg.imagenet)
+    dense = dense_landmarks(items, cfg.margin) if cfg.sbi else {}
+    _say(cfg, f"{len(train_items)} training crops, {len(val_items)} validation crops; dense landmarks for {len(dense)} "
+              f"({'dlib' if dense else 'none: 5-point outline masks'})")
     net = Normalised(model, arch.mean, arch.std).to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
