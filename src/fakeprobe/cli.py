@@ -147,7 +147,7 @@ def cmd_detect(args) -> int:
         _err(f"{args.video}: no face found")
         return EXIT_FAILED
     print(f"Result: {r.verdict}")
-    print(f"Fake probability: {r.probability:.3f} (threshold: {r.threshold:g})")
+    print(f"Fake probability: {r.probability:.3f} (threshold: {f'{r.threshold:.3f}'.rstrip('0').rstrip('.')})")
     print(f"Analyzed faces from: {args.video}")
     return EXIT_FLAGGED if r.flagged else EXIT_CLEAN
 
