@@ -165,6 +165,7 @@ def test_threshold_sentence_reads_the_checkpoint_rule():
     if DEFAULT_WEIGHTS.exists():
         rule = load_checkpoint().meta.training.get("threshold_rule")
         assert rule and "about 5% of real validation faces" in threshold_sentence(0.84, rule)
+    assert "validation videos are flagged" in threshold_sentence(0.8, "FPR 0.05 on 40 validation real videos (per-video mean logit)")
 
 
 def test_report_without_evidence_still_renders(make_detector, face_clip):

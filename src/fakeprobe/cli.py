@@ -202,6 +202,19 @@ def cmd_train(args) -> int:
     return EXIT_CLEAN
 
 
+def cmd_calibrate(args) -> int:
+    from .train import TrainConfig, recalibrate
+
+    cfg = TrainConfig(data=[Path(d) for d in args.data], out=Path(args.out).parent, sbi=args.sbi, val_fraction=args.val_fraction,
+                      val_max=args.val_max, seed=args.seed, target_fpr=args.target_fpr, device=args.device)
+    try:
+        res = recalibrate(Path(args.weights), cfg, Path(args.out))
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(res, indent=2))
+    return EXIT_CLEAN
+
+
 # -- eval -------------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
     from .evaluate import evaluate, parse_perturbations
@@ -312,6 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--name", default="custom")
     t.set_defaults(func=cmd_train)
+
+    k = sub.add_parser("calibrate", help="refit a checkpoint's temperature and threshold on a crop folder's validation split")
+    k.add_argument("--weights", required=True, metavar="FILE")
+    k.add_argument("--data", action="append", required=True, metavar="DIR")
+    k.add_argument("--out", required=True, metavar="FILE", help="new checkpoint (weights unchanged)")
+    k.add_argument("--sbi", action="store_true", help="validation fakes are self-blended from the reals")
+    k.add_argument("--val-fraction", type=float, default=0.15)
+    k.add_argument("--val-max", type=int, default=600)
+    k.add_argument("--target-fpr", type=float, default=0.05)
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--device", default="cpu")
+    k.set_defaults(func=cmd_calibrate)
 
     v = sub.add_parser("eval", help="metrics on labelled videos/crops (AUC, AP, EER, ...)")
     v.add_argument("inputs", nargs="*", metavar="PATH", help="FF++-layout folder, real/fake folders, or videos")

@@ -125,7 +125,8 @@ def threshold_sentence(threshold: float, rule: str | None, *, user_set: bool = F
         if m:
             fpr = float(m.group(1))
     if fpr is not None:
-        why = f"was chosen so that about {fpr * 100:g}% of real validation faces are flagged"
+        unit = "videos" if "validation real videos" in (rule or "") else "faces"
+        why = f"was chosen so that about {fpr * 100:g}% of real validation {unit} are flagged"
     elif rule:
         why = f"was chosen by the rule recorded with the model: “{rule}”"
     else:

@@ -22,7 +22,7 @@ from .augment import robustness
 from .calibration import fit_temperature, threshold_at_fpr
 from .checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
-from .metrics import compute_metrics
+from .metrics import compute_metrics, video_level
 from .models import Normalised, create_model, get_architecture
 from .sbi import cross_blend, face_points_from5, self_blend
 
@@ -123,7 +123,9 @@ def predict(net: torch.nn.Module, images: torch.Tensor, device: torch.device, ba
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 
-def _validation_set(items: list[CropItem], dense, cfg: TrainConfig) -> tuple[torch.Tensor, np.ndarray]:
+def _validation_set(items: list[CropItem], dense, cfg: TrainConfig) -> tuple[torch.Tensor, np.ndarray, list[str]]:
+    """Validation crops (with one self-blended fake per real in sbi mode), their labels, and the
+    source video or photo of each (fakes get their own source key)."""
     rng = np.random.default_rng(cfg.seed + 1)
     reals = [it for it in items if it.label == 0]
     fakes = [it for it in items if it.label == 1]
@@ -133,7 +135,33 @@ def _validation_set(items: list[CropItem], dense, cfg: TrainConfig) -> tuple[tor
         fakes = [fakes[i] for i in sorted(rng.choice(len(fakes), cfg.val_max, replace=False))]
     ds = PairDataset(reals + fakes, dense, cfg, augment=False, seed=cfg.seed + 12345)
     xs, ys = zip(*(ds[i] for i in range(len(ds))))
-    return torch.cat(xs), torch.cat(ys).numpy()
+    labels = torch.cat(ys).numpy()
+    sources = [("photo:" if it.group.startswith("photo:") else "") + f"{it.source}#{int(y)}"
+               for it, y_ in zip(reals + fakes, ys) for y in y_.tolist()]
+    return torch.cat(xs), labels, sources
+
+
+MIN_THRESHOLD_VIDEOS = 20  # a 5 % quantile needs at least this many real videos
+
+
+def calibrate_logits(logits: np.ndarray, labels: np.ndarray, sources: list[str], fpr: float) -> tuple[float, float, str, dict]:
+    """Temperature fitted on the crops, and the threshold at ``fpr`` on the real validation
+    videos' mean calibrated logits (how scan scores a person). With fewer than
+    MIN_THRESHOLD_VIDEOS real videos (photos do not count) the threshold is set on all real
+    validation crops instead, and the returned rule says so."""
+    temperature = fit_temperature(logits, labels)
+    cal = logits / temperature
+    vid_y, vid_z, keys = video_level(sources, labels, cal)
+    is_video = np.array([not k.startswith("photo:") for k in keys], dtype=bool)
+    real_videos = vid_z[(vid_y == 0) & is_video]
+    if len(real_videos) >= MIN_THRESHOLD_VIDEOS:
+        threshold = threshold_at_fpr(real_videos, fpr)
+        rule = f"FPR {fpr:g} on {len(real_videos)} validation real videos (per-video mean logit)"
+    else:
+        threshold = threshold_at_fpr(cal[labels == 0], fpr)
+        rule = (f"FPR {fpr:g} on {int((labels == 0).sum())} validation real face crops "
+                f"(only {len(real_videos)} held-out videos: too few for a per-video rule)")
+    return temperature, threshold, rule, compute_metrics(labels, cal, threshold=threshold)
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -188,7 +216,7 @@ def train(cfg: TrainConfig) -> dict:
         warm = min(1.0, (step + 1) / max(1, total // 30))
         return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    val_x, val_y = _validation_set(val_items, dense, cfg)
+    val_x, val_y, val_src = _validation_set(val_items, dense, cfg)
     if len(np.unique(val_y)) < 2:  # no AUC, so no epoch could ever be kept as the best
         raise ValueError(f"the validation split ({len(val_items)} crops from {len({it.group for it in val_items})} sources) holds only "
                          f"{'fake' if val_y.min() == 1 else 'real'} crops; add more source videos or raise --val-fraction")
@@ -256,16 +284,13 @@ def train(cfg: TrainConfig) -> dict:
 
     net.model.load_state_dict(load_file(str(out / "best.safetensors")))
     val_logits = predict(net, val_x, device)
-    temperature = fit_temperature(val_logits, val_y)
-    cal = val_logits / temperature
-    threshold = threshold_at_fpr(cal[val_y == 0], cfg.target_fpr)
-    final = compute_metrics(val_y, cal, threshold=threshold)
+    temperature, threshold, rule, final = calibrate_logits(val_logits, val_y, val_src, cfg.target_fpr)
     meta.temperature, meta.threshold = float(temperature), float(threshold)
     meta.training = {
         "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
         "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
         "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
-        "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": f"FPR {cfg.target_fpr:g} on validation reals",
+        "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": rule,
         "val_videos": sorted({Path(it.source).name for it in val_items if not it.group.startswith("photo:")}),
         "history": history,
     }
@@ -273,3 +298,31 @@ def train(cfg: TrainConfig) -> dict:
     summary = {"checkpoint": str(out / "best.safetensors"), "sha256": sha, "meta": dataclasses.asdict(meta)}
     _say(cfg, f"best validation AUC {best_auc:.4f}; temperature {temperature:.3f}, threshold {threshold:.3f}; wrote {out / 'best.safetensors'}")
     return summary
+
+
+def recalibrate(weights: Path, cfg: TrainConfig, out: Path) -> dict:
+    """Refit temperature and threshold of a checkpoint on the validation split of ``cfg.data``
+    (the same split and self-blended fakes that training would hold out); weights unchanged."""
+    ckpt = load_checkpoint(Path(weights))
+    cfg = dataclasses.replace(cfg, input_size=ckpt.meta.input_size, margin=ckpt.meta.crop_margin)
+    items = [it for root in cfg.data for it in read_manifest(Path(root))]
+    if cfg.sbi and not cfg.keep_fakes:
+        items = [it for it in items if it.label == 0]
+    _, val_items = split_items(items, cfg.val_fraction, cfg.seed)
+    if not val_items:
+        raise ValueError("no validation crops in the data")
+    dense = dense_landmarks(items, cfg.margin) if cfg.sbi else {}
+    val_x, val_y, val_src = _validation_set(val_items, dense, cfg)
+    if val_y.min() == val_y.max():
+        raise ValueError("calibration needs real and fake validation crops; use --sbi for real-only data")
+    device = torch.device(cfg.device)
+    net = Normalised(ckpt.build(), ckpt.meta.mean, ckpt.meta.std).to(device)
+    temperature, threshold, rule, final = calibrate_logits(predict(net, val_x, device), val_y, val_src, cfg.target_fpr)
+    meta = ckpt.meta
+    meta.temperature, meta.threshold = float(temperature), float(threshold)
+    meta.training = {**meta.training, "threshold_rule": rule,
+                     "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")},
+                     "recalibrated_from_sha256": ckpt.sha256}
+    sha = save_checkpoint(out, net.model, meta)
+    return {"checkpoint": str(out), "sha256": sha, "temperature": temperature, "threshold": threshold, "rule": rule,
+            "val": meta.training["val"]}
