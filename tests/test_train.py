@@ -109,7 +109,7 @@ def test_sbi_training_writes_a_calibrated_checkpoint(sbi_run):
     assert 0.0 < meta.threshold <= 1.0 + 1e-6
     t = meta.training
     assert t["sbi"] is True and t["epochs_run"] == 1 and t["train_crops"] > 0 and t["val_crops"] > 0
-    assert t["threshold_rule"] == "FPR 0.05 on validation reals"
+    assert t["threshold_rule"].startswith("FPR 0.05 on ") and "face crops" in t["threshold_rule"]  # too few videos
     assert set(t["val"]) == {"auc", "ap", "eer", "acc", "logloss", "ece"}
     assert 0.0 <= t["val"]["auc"] <= 1.0  # both classes in validation: a real number
     assert [h["epoch"] for h in t["history"]] == [1] and t["history"][0]["steps"] == 2
