@@ -192,3 +192,26 @@ def test_pool_survives_hangs_and_crashes(tmp_path, clip, checkpoint):
     assert results[0].verdict != ERROR and results[3].verdict != ERROR
     assert results[1].error.kind == "timeout" and "hang.mp4" in results[1].error.message
     assert results[2].error.kind == "crash" and "crash.mp4" in results[2].error.message
+
+
+def test_unreadable_file_as_root_too(clip, tmp_path, monkeypatch, run, checkpoint):
+    """CI runs as root, which reads mode-000 files; simulate the permission error the OS gives
+    an ordinary user, so the reporting path is tested everywhere."""
+    import builtins
+
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(clip.read_bytes())
+    real_open = builtins.open
+
+    def guarded(file, *a, **k):
+        if str(file) == str(secret):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+    rc, out, err = run("scan", secret, clip, "--weights", checkpoint, "--backend", "torch", "--frames", "2", "--json")
+    assert rc == 2
+    records = json.loads(out)
+    assert records[0]["verdict"] == "ERROR" and records[0]["error"]["kind"] == "unreadable"
+    assert records[1]["verdict"] != "ERROR"
+    assert "secret.mp4" in err and "Traceback" not in err
