@@ -51,7 +51,7 @@ def perturb_file(src: Path, p: Perturbation, workdir: Path) -> Path:
     import av
     import cv2
 
-    from .augment import jpeg, rescale
+    from .augment import jpeg
     from .images import IMAGE_SUFFIXES, load_image
     from .synth import write_video
 
