@@ -215,3 +215,25 @@ def test_unreadable_file_as_root_too(clip, tmp_path, monkeypatch, run, checkpoin
     assert records[0]["verdict"] == "ERROR" and records[0]["error"]["kind"] == "unreadable"
     assert records[1]["verdict"] != "ERROR"
     assert "secret.mp4" in err and "Traceback" not in err
+
+
+def test_unexpected_failure_is_one_files_error(clip, tmp_path, make_detector, monkeypatch):
+    """A bug or library failure on one file becomes that file's ERROR (kind internal); the next
+    file is scanned normally."""
+    from fakeprobe.analysis import Analyzer
+
+    det = make_detector(frames=2)
+    real = Analyzer.analyse
+
+    def flaky(self, path):
+        if path.name == "bad.mp4":
+            raise ValueError("simulated failure\nwith a second line")
+        return real(self, path)
+
+    monkeypatch.setattr(Analyzer, "analyse", flaky)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(clip.read_bytes())
+    first, second = det.scan_many([bad, clip])
+    _assert_error(first, "bad.mp4", ("internal",))
+    assert "simulated failure" in first.error.message
+    assert second.verdict != ERROR

@@ -77,6 +77,9 @@ class Detector:
             result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord(exc.kind, str(exc)))
         except MemoryError:
             result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord("memory", f"{path}: out of memory while analysing"))
+        except Exception as exc:  # a bug or a library failure on a strange file: that file fails, the batch goes on
+            message = f"{path}: internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no message'})"
+            result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord("internal", message))
         result.model = self.model_record()
         result.elapsed_s = round(time.perf_counter() - start, 4)
         return result
