@@ -27,13 +27,13 @@ class FaceDetector:
         max_side: int = 640,
         min_score: float = 0.92,
         min_face_size: int = 20,
-        chunk: int = 8,
+        chunk: int = 4,
     ):
         from facenet_pytorch import MTCNN
 
         self.max_side = max_side
         self.min_score = min_score
-        self.chunk = max(1, chunk)  # frames per MTCNN batch: bounds the first stage's memory, same speed
+        self.chunk = max(1, chunk)  # frames per MTCNN batch: 4 is as fast as 8 and needs less memory than 8 or 32 (BENCHMARKS.md)
         self.mtcnn = MTCNN(
             keep_all=True,
             device=torch.device(device),
@@ -41,6 +41,9 @@ class FaceDetector:
             select_largest=False,
             post_process=False,
         )
+        # channels-last halves the CPU time of all three MTCNN networks (measured, torch 2.x on x86)
+        for net in (self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet):
+            net.to(memory_format=torch.channels_last)
 
     def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
         """Faces for each RGB uint8 image, boxes in that image's pixel coordinates."""
@@ -78,13 +81,30 @@ class FaceDetector:
 # 3 resample every candidate box to 24/48 px with one call to adaptive_avg_pool2d each (that is
 # what its ``interpolate(mode="area")`` does), which cost most of the detection time on textured
 # frames. Here the same windowed means come from an integral image, all boxes at once, so the
-# crops (and hence boxes, scores and landmarks) are the same up to float rounding.
+# crops (and hence boxes, scores and landmarks) are the same up to float rounding; the image
+# pyramid of the first stage is made from the same integral image. The networks
+# run on channels-last tensors (faster on CPU, same results).
+
+
+def _area_resize(integral: np.ndarray, out_h: int, out_w: int) -> torch.Tensor:
+    """Whole images (as integral images) resized like ``interpolate(mode="area")``, MTCNN-normalised,
+    as an NCHW view of channels-last memory."""
+    height, width = integral.shape[1] - 1, integral.shape[2] - 1
+    k = np.arange(out_h)
+    r0, r1 = k * height // out_h, -(-(k + 1) * height // out_h)
+    k = np.arange(out_w)
+    c0, c1 = k * width // out_w, -(-(k + 1) * width // out_w)
+    rows = np.take(integral, r1, axis=1) - np.take(integral, r0, axis=1)  # (B, out_h, W + 1, C)
+    out = (np.take(rows, c1, axis=2) - np.take(rows, c0, axis=2)).astype(np.float32)  # window sums
+    out *= (0.0078125 / ((r1 - r0)[:, None] * (c1 - c0)[None, :])).astype(np.float32)[None, :, :, None]
+    out -= np.float32(127.5 * 0.0078125)
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
 def _area_resample(integral: np.ndarray, inds: np.ndarray, y: np.ndarray, ey: np.ndarray, x: np.ndarray, ex: np.ndarray,
                    size: int) -> torch.Tensor:
     """Boxes ``[y-1:ey, x-1:ex]`` of the images (given as integral images, (B, H+1, W+1, C)) resampled
-    to ``size`` x ``size`` exactly as ``adaptive_avg_pool2d`` would; returns (N, C, size, size) float32."""
+    to ``size`` x ``size`` as ``interpolate(mode="area")`` would, MTCNN-normalised; (N, C, size, size)."""
     height, width = integral.shape[1] - 1, integral.shape[2] - 1
     y0 = np.clip(y.astype(np.int64) - 1, 0, height - 1)
     x0 = np.clip(x.astype(np.int64) - 1, 0, width - 1)
@@ -95,12 +115,15 @@ def _area_resample(integral: np.ndarray, inds: np.ndarray, y: np.ndarray, ey: np
     r1 = y0[:, None] - (-(k + 1) * h[:, None] // size)  # ceil((k + 1) * h / size)
     c0 = x0[:, None] + (k * w[:, None]) // size
     c1 = x0[:, None] - (-(k + 1) * w[:, None] // size)
-    b = inds[:, None, None]
-    r0, r1, c0, c1 = r0[:, :, None], r1[:, :, None], c0[:, None, :], c1[:, None, :]
-    sums = integral[b, r1, c1] - integral[b, r0, c1] - integral[b, r1, c0] + integral[b, r0, c0]  # (N, size, size, C)
-    area = ((r1 - r0) * (c1 - c0))[..., None]
-    out = sums.astype(np.float64) / area
-    return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2), dtype=np.float32))
+    flat = integral.reshape(-1, integral.shape[3])
+    base = inds.astype(np.int64)[:, None, None] * (height + 1)
+    row0, row1 = (base + r0[:, :, None]) * (width + 1), (base + r1[:, :, None]) * (width + 1)  # (N, size, 1)
+    col0, col1 = c0[:, None, :], c1[:, None, :]  # (N, 1, size)
+    out = (np.take(flat, row1 + col1, axis=0) - np.take(flat, row0 + col1, axis=0)
+           - np.take(flat, row1 + col0, axis=0) + np.take(flat, row0 + col0, axis=0)).astype(np.float32)  # (N, size, size, C)
+    out *= (0.0078125 / ((r1 - r0)[:, :, None] * (c1 - c0)[:, None, :])).astype(np.float32)[..., None]
+    out -= np.float32(127.5 * 0.0078125)
+    return torch.from_numpy(out).permute(0, 3, 1, 2)  # NCHW view of channels-last memory
 
 
 @torch.no_grad()
@@ -108,16 +131,14 @@ def _detect_faces(mtcnn, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
     """MTCNN on a batch of same-sized RGB uint8 images (B, H, W, 3): per image, boxes (N, 5:
     x1, y1, x2, y2, score) and landmarks (N, 5, 2) in that image's pixels."""
     from facenet_pytorch.models.utils.detect_face import batched_nms_numpy, bbreg, fixed_batch_process, generateBoundingBox, pad, rerec
-    from torch.nn.functional import interpolate
     from torchvision.ops.boxes import batched_nms
 
     pnet, rnet, onet = mtcnn.pnet, mtcnn.rnet, mtcnn.onet
     threshold, factor = mtcnn.thresholds, mtcnn.factor
     dtype = next(pnet.parameters()).dtype
     device = next(pnet.parameters()).device
-    imgs = torch.as_tensor(images, device=device).permute(0, 3, 1, 2).to(dtype)
     batch_size, (h, w) = len(images), images.shape[1:3]
-    integral = None
+    integral = np.stack([cv2.integral(im) for im in images])  # int32, (B, H + 1, W + 1, 3); 255 * H * W fits
 
     m = 12.0 / mtcnn.min_face_size
     minl = min(h, w) * m
@@ -132,8 +153,7 @@ def _detect_faces(mtcnn, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
     boxes, image_inds, picks = [], [], []
     offset = 0
     for scale in scales:
-        im_data = interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
-        reg, probs = pnet((im_data - 127.5) * 0.0078125)
+        reg, probs = pnet(_area_resize(integral, int(h * scale + 1), int(w * scale + 1)).to(device, dtype))
         boxes_scale, inds_scale = generateBoundingBox(reg, probs[:, 1], scale, threshold[0])
         boxes.append(boxes_scale)
         image_inds.append(inds_scale)
@@ -149,10 +169,8 @@ def _detect_faces(mtcnn, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
 
     # second stage: R-Net on 24 px crops of the candidates
     if len(boxes) > 0:
-        integral = np.zeros((batch_size, h + 1, w + 1, images.shape[3]), np.int32)  # 255 * H * W fits easily
-        np.cumsum(np.cumsum(images, axis=1, dtype=np.int32), axis=2, out=integral[:, 1:, 1:])
         y, ey, x, ex = pad(boxes, w, h)
-        im_data = (_area_resample(integral, image_inds.cpu().numpy(), y, ey, x, ex, 24).to(device, dtype) - 127.5) * 0.0078125
+        im_data = _area_resample(integral, image_inds.cpu().numpy(), y, ey, x, ex, 24).to(device, dtype)
         out = fixed_batch_process(im_data, rnet)
         out0, score = out[0].permute(1, 0), out[1].permute(1, 0)[1, :]
         ipass = score > threshold[1]
@@ -167,7 +185,7 @@ def _detect_faces(mtcnn, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
     points = torch.zeros(0, 5, 2, device=device)
     if len(boxes) > 0:
         y, ey, x, ex = pad(boxes, w, h)
-        im_data = (_area_resample(integral, image_inds.cpu().numpy(), y, ey, x, ex, 48).to(device, dtype) - 127.5) * 0.0078125
+        im_data = _area_resample(integral, image_inds.cpu().numpy(), y, ey, x, ex, 48).to(device, dtype)
         out = fixed_batch_process(im_data, onet)
         out0, points, score = out[0].permute(1, 0), out[1].permute(1, 0), out[2].permute(1, 0)[1, :]
         ipass = score > threshold[2]

@@ -71,6 +71,12 @@ def export_onnx(ckpt: Checkpoint, path: Path, *, check_atol: float = 1e-4) -> Pa
     return path
 
 
+# ONNX Runtime on CPU runs a batch of 8 crops as fast per crop as a batch of 32, but its memory
+# arena keeps the largest batch's activations: 32 crops of 224 px cost ~680 MiB of RSS, 8 ~170 MiB
+# (benchmarks/bench_scan.py, BENCHMARKS.md). Larger requested batches are run in pieces of this size.
+ONNX_CPU_BATCH = 8
+
+
 class OnnxRunner:
     """ONNX Runtime session for a checkpoint, exported once and cached by the weights' hash."""
 
@@ -84,7 +90,7 @@ class OnnxRunner:
         if threads:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.batch_size = batch_size
+        self.batch_size = max(1, min(batch_size, ONNX_CPU_BATCH))
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         out = [
