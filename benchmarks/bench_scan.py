@@ -424,16 +424,37 @@ def worker_batch(spec: dict) -> dict:
 WORKERS = {"ours": worker_ours, "decode": worker_decode, "baseline": worker_baseline, "threads": worker_threads, "batch": worker_batch}
 
 
-def run_worker(mode: str, **spec) -> dict:
-    """Run one configuration in a fresh interpreter and return its JSON result."""
+DISTURBED = 0.10  # share of the machine's CPU used by other processes above which a configuration is rerun
+RETRIES = 2
+
+
+def _run_once(mode: str, spec: dict) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, json.dumps(spec)]
+    t0, c0 = time.perf_counter(), cpu_seconds()
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall, c1 = time.perf_counter() - t0, cpu_seconds()
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} worker failed:\n{proc.stderr[-4000:]}")
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            result = json.loads(line[len("RESULT "):])
+            result["foreign_cpu"] = max(0.0, ((c1[0] - c0[0]) - (c1[1] - c0[1])) / (wall * (os.cpu_count() or 1)))
+            return result
     raise RuntimeError(f"{mode} worker printed no result:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def run_worker(mode: str, **spec) -> dict:
+    """Run one configuration in a fresh interpreter and return its JSON result, with the share of
+    the machine's CPU that other processes used meanwhile (``foreign_cpu``). A configuration that
+    other processes disturbed by more than DISTURBED is run again (up to RETRIES times); the least
+    disturbed attempt is kept and the number of attempts recorded."""
+    results = [_run_once(mode, spec)]
+    while results[-1]["foreign_cpu"] > DISTURBED and len(results) <= RETRIES:
+        log(f"  other processes used {100 * results[-1]['foreign_cpu']:.0f}% of the CPU during {mode}: running it again")
+        results.append(_run_once(mode, spec))
+    best = min(results, key=lambda r: r["foreign_cpu"])
+    best["attempts"] = len(results)
+    return best
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -487,6 +508,13 @@ def cpu_seconds() -> tuple[float, float]:
     return busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def other(r: dict) -> str:
+    """Share of the CPU other processes used while a configuration ran (⚠ above DISTURBED)."""
+    f = r.get("foreign_cpu", float("nan"))
+    tries = f", {r['attempts']} tries" if r.get("attempts", 1) > 1 else ""
+    return f"{100 * f:.0f}%{' ⚠' if f > DISTURBED else ''}{tries}"
+
+
 def fmt_s(x: float) -> str:
     return f"{x:.2f}" if x < 100 else f"{x:.0f}"
 
@@ -507,7 +535,9 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
              f"{100 * meta['foreign_cpu']:.1f}% of the machine's CPU time during the run; wall time {meta['wall_s'] / 60:.1f} min")
     L.append(f"- Classifier: {meta['model']}; fakeprobe runs it with {meta['runner']}")
     L.append(f"- Each configuration runs in a fresh process: one warm-up, then the median of {meta['runs']} timed runs "
-             "(seconds per file); peak RSS is that process's VmHWM.")
+             "(seconds per file); peak RSS is that process's VmHWM. \"other CPU\": share of the machine's CPU that other "
+             f"processes used meanwhile; above {100 * DISTURBED:.0f}% the configuration is run again (up to {RETRIES} more times) "
+             "and the least disturbed attempt is kept.")
     L.append("")
     L.append("### Summary")
     L.append("")
@@ -528,15 +558,15 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
         L.append("")
         L.append(f"{r['info']}")
         L.append("")
-        L.append("| pipeline | decode s | detect s | classify s | total s (min–max) | frames | faces | peak RSS MiB |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| pipeline | decode s | detect s | classify s | total s (min–max) | frames | faces | peak RSS MiB | other CPU |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         L.append(f"| ours (`Detector.scan`) | {fmt_s(o['decode'])} | {fmt_s(o['detect'])} | {fmt_s(o['classify'])} | "
-                 f"{fmt_s(o['total'])} ({fmt_s(o['total_min'])}–{fmt_s(o['total_max'])}) | {o['frames']:.0f} | {o['faces']:.0f} | {o['peak_rss_mb']:.0f} |")
+                 f"{fmt_s(o['total'])} ({fmt_s(o['total_min'])}–{fmt_s(o['total_max'])}) | {o['frames']:.0f} | {o['faces']:.0f} | {o['peak_rss_mb']:.0f} | {other(o)} |")
         L.append(f"| decode-only (same frames) | {fmt_s(d['decode'])} | – | – | {fmt_s(d['total'])} ({fmt_s(d['total_min'])}–{fmt_s(d['total_max'])}) | "
-                 f"{d['frames']:.0f} | – | {d['peak_rss_mb']:.0f} |")
+                 f"{d['frames']:.0f} | – | {d['peak_rss_mb']:.0f} | {other(d)} |")
         if b:
             L.append(f"| baseline (original design) | {fmt_s(b['decode'])} | {fmt_s(b['detect'])} | {fmt_s(b['classify'])} | "
-                     f"{fmt_s(b['total'])} ({fmt_s(b['total_min'])}–{fmt_s(b['total_max'])}) | {b['frames']:.0f} | {b['faces']:.0f} | {b['peak_rss_mb']:.0f} |")
+                     f"{fmt_s(b['total'])} ({fmt_s(b['total_min'])}–{fmt_s(b['total_max'])}) | {b['frames']:.0f} | {b['faces']:.0f} | {b['peak_rss_mb']:.0f} | {other(b)} |")
         L.append("")
         L.append(f"ours / decode-only: **{o['total'] / d['total']:.2f}×**"
                  + (f"; baseline / ours: **{b['total'] / o['total']:.1f}×**" if b else "")
@@ -548,24 +578,25 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
         L.append("`ours` as above against the same scan with the replaced code paths put back in the same harness "
                  "(facenet-pytorch's `MTCNN.detect` on one NCHW batch of all 32 frames; ONNX Runtime at batch 32).")
         L.append("")
-        L.append("| clip | detect s before → after | classify s before → after | total s before → after | peak RSS MiB before → after |")
-        L.append("|---|---:|---:|---:|---:|")
+        L.append("| clip | detect s before → after | classify s before → after | total s before → after | peak RSS MiB before → after | other CPU before |")
+        L.append("|---|---:|---:|---:|---:|---:|")
         for name, o0 in before.items():
             o = clips[name]["ours"]
             L.append(f"| {name} | {fmt_s(o0['detect'])} → {fmt_s(o['detect'])} | {fmt_s(o0['classify'])} → {fmt_s(o['classify'])} | "
-                     f"{fmt_s(o0['total'])} → {fmt_s(o['total'])} | {o0['peak_rss_mb']:.0f} → {o['peak_rss_mb']:.0f} |")
+                     f"{fmt_s(o0['total'])} → {fmt_s(o['total'])} | {o0['peak_rss_mb']:.0f} → {o['peak_rss_mb']:.0f} | {other(o0)} |")
         L.append("")
     if threads:
         L.append("### Thread counts")
         L.append("")
         L.append(f"Medians of {meta['runs']} runs, same process, settings alternated run by run; torch's default here is "
-                 f"{threads['torch_default']} threads, ONNX Runtime's default is its own choice (\"default\").")
+                 f"{threads['torch_default']} threads, ONNX Runtime's default is its own choice (\"default\"). "
+                 f"Other CPU: {other(threads)}.")
         L.append("")
         L.append("| clip | MTCNN torch 1 thread s | MTCNN torch 2 threads s | facenet-pytorch MTCNN.detect s | crops "
                  "| ORT intra-op 1 s | ORT intra-op 2 s | ORT default s | ORT default, batch 32 s |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, r in threads.items():
-            if name == "torch_default":
+            if not isinstance(r, dict):
                 continue
             dt, c = r["detect"], r["classify"]
             L.append(f"| {name} | {fmt_s(dt['1'])} | {fmt_s(dt['2'])} | {fmt_s(r['detect_facenet'])} | {r['crops']} | "
@@ -591,7 +622,7 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
         L.append(f"| {batch['files_per_min']:.1f} | {batch['files_per_min_with_init']:.1f} | {batch['median_file_s']:.2f} | {batch['init_s']:.2f} | "
                  f"{rss[first_key]:.0f} | {rss[last_key]:.0f} | {batch['peak_rss_mb']:.0f} |")
         L.append("")
-        L.append(f"Verdicts: {', '.join(f'{k} {v}' for k, v in sorted(batch['verdicts'].items()))}.")
+        L.append(f"Verdicts: {', '.join(f'{k} {v}' for k, v in sorted(batch['verdicts'].items()))}. Other CPU: {other(batch)}.")
         L.append("")
     return "\n".join(L).rstrip() + "\n"
 
@@ -722,6 +753,12 @@ def main(argv: list[str] | None = None) -> int:
     foreign = ((cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / (wall * (os.cpu_count() or 1))
     if foreign > 0.05:
         disturbed.add(f"other processes used {100 * foreign:.0f}% of the CPU")
+    kept = [(f"{name} {mode}", r) for name, c in clips.items() for mode, r in c.items() if isinstance(r, dict)]
+    kept += [(f"{name} ours-before", r) for name, r in clips_before.items()]
+    kept += [(label, r) for label, r in (("thread sweep", threads), ("batch", batch)) if r]
+    bad = [label for label, r in kept if r.get("foreign_cpu", 0.0) > DISTURBED]
+    if bad:
+        disturbed.add(f"still disturbed after {RETRIES + 1} tries: {', '.join(bad)}")
     meta = {
         "foreign_cpu": foreign,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command, "quick": args.quick, "runs": runs,
