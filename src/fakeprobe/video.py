@@ -20,7 +20,8 @@ from .errors import InputError, ResourceLimitError
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What the container says about the video stream (upright sizes, after rotation)."""
+    """What the container says about the video stream (stored sizes; the rotation a frame carries is
+    applied when it is decoded, see :func:`decode_frames`)."""
 
     width: int
     height: int
@@ -29,7 +30,6 @@ class MediaInfo:
     frame_count: int  # from the demuxed packets, exact for ordinary files
     codec: str
     container: str
-    rotation: int = 0  # degrees the stored picture is turned to show it upright
     pixel_format: str = ""
     has_audio: bool = False
 
@@ -95,18 +95,6 @@ def _index_packets(container, stream, max_duration_s: float) -> _PacketIndex:
     return index
 
 
-def _rotation(stream) -> int:
-    """Rotation (clockwise degrees to show upright) from the display matrix side data."""
-    try:
-        side = stream.side_data
-        for key in ("DISPLAYMATRIX", "display_matrix"):
-            if key in side:
-                return int(round(-float(side[key]))) % 360
-    except Exception:  # side data layout differs across PyAV versions
-        pass
-    return 0
-
-
 def probe(path: Path, max_duration_s: float = float("inf")) -> tuple[MediaInfo, _PacketIndex]:
     container = _open(path)
     try:
@@ -132,7 +120,6 @@ def probe(path: Path, max_duration_s: float = float("inf")) -> tuple[MediaInfo, 
                 frame_count=len(index.times),
                 codec=cc.name or "",
                 container=container.format.name,
-                rotation=0,  # filled from the first decoded frame, which knows it reliably
                 pixel_format=cc.format.name if cc.format else "",
                 has_audio=bool(container.streams.audio),
             ),
