@@ -66,3 +66,42 @@ def test_mixed_sizes_and_tiny_images(hd_frame):
     det = FaceDetector("cpu", max_side=640)
     out = det.detect([hd_frame, np.zeros((8, 8, 3), np.uint8), cv2.resize(hd_frame, (640, 360))])
     assert [len(x) for x in out] == [2, 0, 2]
+
+
+def _small_face_frame(photo, t: float = 0.0) -> np.ndarray:
+    """A 1280x720 frame with one face about 27 px wide (14 px in the 640 px detection frame)."""
+    frame = synth.background(1280, 720, seed=3)
+    inset = synth.scene(photo, 1280 * 300 // 720, 300, 1, t)
+    frame[100 : 100 + inset.shape[0], 200 : 200 + inset.shape[1]] = inset
+    return frame
+
+
+def test_coarse_pass_misses_small_faces_and_the_search_near_known_faces_finds_them(photo):
+    det = FaceDetector("cpu")
+    frame = _small_face_frame(photo)
+    (full,) = det.detect([frame])
+    assert len(full) == 1 and full[0].box[2] - full[0].box[0] < 2 * det.min_face_size * 1280 / 640
+    (coarse,) = det.detect([frame], small_faces=False)
+    assert coarse == []  # the skipped pyramid levels are the ones that find it
+    (near,) = det.detect([frame], small_faces=False, near=np.array([full[0].box]))
+    assert len(near) == 1
+    side = full[0].box[2] - full[0].box[0]
+    assert np.allclose(near[0].box, full[0].box, atol=0.2 * side)  # same face: boxes within a fifth of its side
+    assert np.allclose(near[0].landmarks, full[0].landmarks, atol=0.2 * side)
+    # frames that are not downscaled for detection always get the whole pyramid
+    small = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
+    assert len(det.detect([small], small_faces=False)[0]) == 1
+
+
+def test_small_face_is_found_in_every_sampled_frame(photo, tmp_path):
+    """With the default small_faces_every=2, frames in the coarse batches still find a small
+    face that was seen in the batch before."""
+    from fakeprobe.analysis import Analyzer
+    from fakeprobe.config import ScanConfig
+
+    path = synth.write_video(tmp_path / "small.mp4", (_small_face_frame(photo, i / 10) for i in range(12)), 10.0)
+    cfg = ScanConfig(frames=12)
+    assert cfg.small_faces_every == 2
+    a = Analyzer(cfg).analyse(path)
+    assert [len(fs) for fs in a.faces] == [1] * 12
+    assert len({t for ts in a.tracks for t in ts}) == 1

@@ -225,10 +225,10 @@ def test_unexpected_failure_is_one_files_error(clip, tmp_path, make_detector, mo
     det = make_detector(frames=2)
     real = Analyzer.analyse
 
-    def flaky(self, path):
+    def flaky(self, path, *args, **kwargs):
         if path.name == "bad.mp4":
             raise ValueError("simulated failure\nwith a second line")
-        return real(self, path)
+        return real(self, path, *args, **kwargs)
 
     monkeypatch.setattr(Analyzer, "analyse", flaky)
     bad = tmp_path / "bad.mp4"

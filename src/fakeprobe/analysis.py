@@ -4,21 +4,28 @@ Shared by ``scan`` and ``extract`` so both see exactly the same frames, faces an
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from . import video
 from .config import ScanConfig
+from .cpus import compute_threads, torch_threads
 from .crop import crop_face
 from .errors import InputError, ResourceLimitError
 from .faces import Face, FaceDetector
 from .images import IMAGE_SUFFIXES, load_image
+from .prefetch import Prefetch
 from .results import MediaRecord
 from .tracking import link_tracks
+
+
+FacesCallback = Callable[[list[video.Frame], list[list[Face]]], None]
 
 
 @dataclass
@@ -45,8 +52,14 @@ class Analyzer:
             self._faces = FaceDetector(cfg.device, max_side=cfg.detect_max_side, min_score=cfg.min_face_score, min_face_size=cfg.min_face_size)
         return self._faces
 
-    def analyse(self, path: Path) -> Analysis:
-        """Decode, detect and track faces in one file (no classification)."""
+    def analyse(self, path: Path, on_faces: FacesCallback | None = None, *, keep_images: bool = True) -> Analysis:
+        """Decode, detect and track faces in one file (no classification).
+
+        ``on_faces(frames, faces)`` is called for each batch of frames as soon as its faces are
+        found, while later frames are still being decoded: work done there overlaps decoding.
+        With ``keep_images=False`` the frames' pixels are dropped after that call (``image`` is
+        None in the result), which keeps memory low when the caller took what it needed there.
+        """
         if not path.exists():
             raise InputError(f"{path}: no such file", kind="not_found")
         if path.is_dir():
@@ -61,11 +74,12 @@ class Analyzer:
             raise InputError(f"{path}: cannot read ({exc.strerror})", kind="unreadable") from None
         if size == 0:
             raise InputError(f"{path}: empty file (0 bytes)", kind="empty")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return self._analyse_image(path)
-        return self._analyse_video(path)
+        with torch_threads(compute_threads(self.config.threads, overlap=self.config.overlap)):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                return self._analyse_image(path, on_faces, keep_images)
+            return self._analyse_video(path, on_faces, keep_images)
 
-    def _analyse_image(self, path: Path) -> Analysis:
+    def _analyse_image(self, path: Path, on_faces: FacesCallback | None, keep_images: bool) -> Analysis:
         t0 = time.perf_counter()
         image = load_image(path, self.config.max_pixels)
         h, w = image.shape[:2]
@@ -78,11 +92,15 @@ class Analyzer:
         t1 = time.perf_counter()
         faces = self.face_detector.detect([image])
         t2 = time.perf_counter()
+        if on_faces is not None:
+            on_faces(frames, faces)
+        if not keep_images:
+            frames[0].image = None
         media = MediaRecord(kind="image", width=w, height=h, frame_count=1, frames_analysed=1)
         tracks = link_tracks([[f.box for f in fs] for fs in faces])
         return Analysis(media, frames, faces, tracks, warnings, {"decode": t1 - t0, "detect": t2 - t1})
 
-    def _analyse_video(self, path: Path) -> Analysis:
+    def _analyse_video(self, path: Path, on_faces: FacesCallback | None, keep_images: bool) -> Analysis:
         cfg = self.config
         t0 = time.perf_counter()
         deadline = time.monotonic() + cfg.time_limit_s
@@ -93,33 +111,56 @@ class Analyzer:
             warnings.append(f"only the first {cfg.max_duration_s:g} s were analysed")
         decode_s = time.perf_counter() - t0
         detect_s = 0.0
+        detector = self.face_detector
         frames: list[video.Frame] = []
         faces: list[list[Face]] = []
         sampled: set[float] = set()
-        rotation = 0
         undecoded = 0
+        analysed_size = (0, 0)  # width, height of the decoded frames
+        chunk_no = 0
+        near = None  # faces of the previous batch of frames
         wanted = video.even_times(duration, cfg.frames)
         for round_ in range(cfg.max_frame_rounds + 1):
             times = [t for t in video.frame_times(index, wanted) if t not in sampled]
             if not times:
                 break
             sampled.update(times)
-            t1 = time.perf_counter()
+            got = 0
+            # decoding runs ahead in a thread while detection (and the caller's on_faces, e.g.
+            # classification) works on the frames already decoded
+            decoded = video.iter_frames(path, index, times, max_side=cfg.analyse_max_side, max_pixels=cfg.max_pixels, deadline=deadline)
+            stream = Prefetch(decoded, depth=2 * detector.chunk) if cfg.overlap else _Eager(decoded)
             try:
-                new_frames, rotation = video.decode_frames(path, index, times, max_side=cfg.analyse_max_side, max_pixels=cfg.max_pixels,
-                                                           deadline=deadline)
+                while True:
+                    t1 = time.perf_counter()
+                    chunk = list(itertools.islice(stream, detector.chunk))
+                    t2 = time.perf_counter()
+                    decode_s += t2 - t1
+                    if not chunk:
+                        break
+                    # faces under 2 x min_face_size are searched in full every n-th batch; in the
+                    # others only around the faces of the batch before (BENCHMARKS.md)
+                    small_faces = chunk_no % max(1, cfg.small_faces_every) == 0
+                    chunk_faces = detector.detect([f.image for f in chunk], small_faces=small_faces, near=near)
+                    near = np.array([f.box for fs in chunk_faces for f in fs]).reshape(-1, 4)
+                    chunk_no += 1
+                    detect_s += time.perf_counter() - t2
+                    got += len(chunk)
+                    frames += chunk
+                    faces += chunk_faces
+                    analysed_size = chunk[0].image.shape[1], chunk[0].image.shape[0]
+                    if on_faces is not None:
+                        on_faces(chunk, chunk_faces)
+                    if not keep_images:
+                        for f in chunk:
+                            f.image = None
             except InputError:
                 if not frames:
                     raise
-                new_frames = []  # a later round hit damage: keep what the earlier rounds found
-            undecoded += len(times) - len(new_frames)
-            t2 = time.perf_counter()
-            new_faces = self.face_detector.detect([f.image for f in new_frames])
-            t3 = time.perf_counter()
-            decode_s += t2 - t1
-            detect_s += t3 - t2
-            frames += new_frames
-            faces += new_faces
+                # a later round hit damage: keep what the earlier rounds found
+            finally:
+                stream.close()
+            undecoded += len(times) - got
             if sum(len(f) for f in faces) >= cfg.frames:
                 break
             if time.monotonic() > deadline:
@@ -129,11 +170,12 @@ class Analyzer:
             wanted = [done[0] / 2] + [(a + b) / 2 for a, b in zip(done, done[1:])] + [(done[-1] + duration) / 2]
         if undecoded:
             warnings.append(f"{undecoded} of {len(sampled)} sampled frames could not be decoded (damaged or truncated file?)")
+        rotation = frames[0].rotation if frames else 0
         order = sorted(range(len(frames)), key=lambda i: frames[i].time_s)
         frames = [frames[i] for i in order]
         faces = [faces[i] for i in order]
         if frames and frames[0].scale < 1.0:
-            warnings.append(f"frames downscaled from {info.width}x{info.height} to {frames[0].image.shape[1]}x{frames[0].image.shape[0]} for analysis")
+            warnings.append(f"frames downscaled from {info.width}x{info.height} to {analysed_size[0]}x{analysed_size[1]} for analysis")
         w, h = (info.height, info.width) if rotation in (90, 270) else (info.width, info.height)
         media = MediaRecord(
             kind="video", width=w, height=h, duration_s=round(duration, 4), fps=round(info.fps, 4), frame_count=info.frame_count,
@@ -153,3 +195,33 @@ class Analyzer:
         if not out:
             return np.zeros((0, size, size, 3), np.uint8)
         return np.stack(out)
+
+
+class _Eager:
+    """All frames decoded first, then handed out (``ScanConfig.overlap=False``); errors are
+    raised once the frames decoded before them have been handed out, as with Prefetch."""
+
+    def __init__(self, frames):
+        self._frames: list = []
+        self._error: BaseException | None = None
+        try:
+            for f in frames:
+                self._frames.append(f)
+        except Exception as exc:
+            self._error = exc
+        self._it = iter(self._frames)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._it)
+        except StopIteration:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error from None
+            raise
+
+    def close(self) -> None:
+        self._frames.clear()

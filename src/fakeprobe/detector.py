@@ -8,11 +8,16 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .analysis import Analysis, Analyzer
+from .cpus import compute_threads
+from .crop import crop_face
+from .faces import Face
+from .video import Frame
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import ScanConfig
 from .errors import FakeprobeError, ModelError
 from .evidence import Evidence
 from .inference import CalibratedScorer, make_runner
+from .memory import release_free_memory
 from .results import ERROR, FAKE, NO_FACE, REAL, ErrorRecord, FaceRecord, FrameRecord, ModelRecord, PersonRecord, ScanResult
 from .scoring import deciding_track, sigmoid, track_logits
 
@@ -32,8 +37,9 @@ class Detector:
         for c in self.checkpoints[1:]:
             if (c.meta.input_size, c.meta.crop_margin, c.meta.align) != (first.input_size, first.crop_margin, first.align):
                 raise ModelError(f"{c.path}: ensemble members must share input size, crop margin and alignment")
+        threads = compute_threads(self.config.threads, overlap=self.config.overlap)
         self.scorer = CalibratedScorer(
-            [(c, make_runner(c, self.config.device, self.config.backend, self.config.batch_size)) for c in self.checkpoints]
+            [(c, make_runner(c, self.config.device, self.config.backend, self.config.batch_size, threads)) for c in self.checkpoints]
         )
         self.analyzer = Analyzer(self.config)
 
@@ -71,8 +77,9 @@ class Detector:
     def _scan(self, path: Path, evidence: Evidence | None) -> ScanResult:
         start = time.perf_counter()
         try:
-            analysis = self.analyzer.analyse(path)
-            result = self._score(path, analysis, evidence)
+            scored = _ScoredCrops(self)
+            analysis = self.analyzer.analyse(path, scored.add, keep_images=evidence is not None)
+            result = self._score(path, analysis, scored, evidence)
         except FakeprobeError as exc:
             result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord(exc.kind, str(exc)))
         except MemoryError:
@@ -82,17 +89,16 @@ class Detector:
             result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord("internal", message))
         result.model = self.model_record()
         result.elapsed_s = round(time.perf_counter() - start, 4)
+        release_free_memory()
         return result
 
     def scan_many(self, paths: Iterable[str | Path]) -> Iterator[ScanResult]:
         for p in paths:
             yield self.scan(p)
 
-    def _score(self, path: Path, a: Analysis, evidence: Evidence | None = None) -> ScanResult:
-        t0 = time.perf_counter()
-        crops = Analyzer.crops(a, self.meta.input_size, self.margin, self.meta.align)
-        logits = self.scorer.logits(crops) if len(crops) else np.zeros(0)
-        a.timings["classify"] = time.perf_counter() - t0
+    def _score(self, path: Path, a: Analysis, scored: _ScoredCrops, evidence: Evidence | None = None) -> ScanResult:
+        crops, logits = scored.in_order(a.frames)
+        a.timings["classify"] = scored.seconds
         if evidence is not None:
             evidence.fill(a, crops)
         threshold = self.threshold
@@ -136,3 +142,38 @@ class Detector:
         return result
 
 
+
+
+class _ScoredCrops:
+    """Crops and logits of the faces, made batch by batch while the analysis goes on (so that
+    classification overlaps the decoding of later frames)."""
+
+    def __init__(self, detector: Detector):
+        self.detector = detector
+        self.by_frame: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(frame) -> crops, logits
+        self.seconds = 0.0
+
+    def add(self, frames: list[Frame], faces: list[list[Face]]) -> None:
+        t0 = time.perf_counter()
+        d = self.detector
+        size = d.meta.input_size
+        crops = [
+            np.stack([crop_face(fr.image, f.box, f.landmarks, size=size, margin=d.margin, align=d.meta.align) for f in fs])
+            if fs else np.zeros((0, size, size, 3), np.uint8)
+            for fr, fs in zip(frames, faces)
+        ]
+        flat = np.concatenate(crops)
+        logits = d.scorer.logits(flat) if len(flat) else np.zeros(0, np.float32)
+        k = 0
+        for fr, c in zip(frames, crops):
+            self.by_frame[id(fr)] = (c, logits[k : k + len(c)])
+            k += len(c)
+        self.seconds += time.perf_counter() - t0
+
+    def in_order(self, frames: list[Frame]) -> tuple[np.ndarray, np.ndarray]:
+        """All crops and logits, following ``frames`` (the analysis' time order)."""
+        parts = [self.by_frame[id(fr)] for fr in frames]
+        size = self.detector.meta.input_size
+        if not parts:
+            return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.float32)
+        return np.concatenate([c for c, _ in parts]), np.concatenate([z for _, z in parts])

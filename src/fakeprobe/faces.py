@@ -33,6 +33,7 @@ class FaceDetector:
 
         self.max_side = max_side
         self.min_score = min_score
+        self.min_face_size = min_face_size
         self.chunk = max(1, chunk)  # frames per MTCNN batch: 4 is as fast as 8 and needs less memory than 8 or 32 (BENCHMARKS.md)
         self.mtcnn = MTCNN(
             keep_all=True,
@@ -45,8 +46,14 @@ class FaceDetector:
         for net in (self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet):
             net.to(memory_format=torch.channels_last)
 
-    def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """Faces for each RGB uint8 image, boxes in that image's pixel coordinates."""
+    def detect(self, images: list[np.ndarray], *, small_faces: bool = True, near: np.ndarray | None = None) -> list[list[Face]]:
+        """Faces for each RGB uint8 image, boxes in that image's pixel coordinates.
+
+        ``small_faces=False`` (it only applies to images downscaled for detection) skips the two
+        finest levels of the image pyramid, which look for faces under twice ``min_face_size``
+        and cost about half of the detection time; small faces are then looked for only around
+        the boxes ``near`` (K, 4: x1, y1, x2, y2 in image pixels, e.g. faces of the frames before).
+        """
         results: list[list[Face]] = [[] for _ in images]
         # MTCNN batches only same-sized images: group by shape
         groups: dict[tuple[int, int], list[int]] = {}
@@ -64,7 +71,9 @@ class FaceDetector:
                 continue  # smaller than MTCNN's first-stage window: no face can be found
             for start in range(0, len(idxs), self.chunk):
                 part = idxs[start : start + self.chunk]
-                found = _detect_faces(self.mtcnn, np.stack(small[start : start + self.chunk]))
+                coarse = not small_faces and scale < 1.0
+                found = _detect_faces(self.mtcnn, np.stack(small[start : start + self.chunk]), skip_levels=2 if coarse else 0,
+                                      near=_small_boxes(near, scale, 2 * self.min_face_size) if coarse else None)
                 for i, (b, pts) in zip(part, found):
                     for box, lm in zip(b, pts):
                         score = float(box[4])
@@ -74,6 +83,38 @@ class FaceDetector:
                             Face(box=np.asarray(box[:4], dtype=np.float64) / scale, score=score, landmarks=np.asarray(lm, dtype=np.float64) / scale)
                         )
         return results
+
+
+def _small_boxes(boxes: np.ndarray | None, scale: float, below: float) -> np.ndarray | None:
+    """Boxes scaled to the detection image, keeping those with a side under ``below`` pixels
+    (the larger ones are found by the coarse pyramid levels anyway)."""
+    if boxes is None or len(boxes) == 0:
+        return None
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * scale
+    keep = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) < below
+    return b[keep] if keep.any() else None
+
+
+# square candidate windows around a known face: centre shifts and sizes, as fractions of its side
+_NEAR_SHIFTS = (-0.25, 0.0, 0.25)
+_NEAR_SIZES = (0.85, 1.0, 1.2)
+
+
+def _near_candidates(near: np.ndarray, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage-2 candidates (x1, y1, x2, y2, score) around ``near`` boxes, in every image of the batch."""
+    cx, cy = (near[:, 0] + near[:, 2]) / 2, (near[:, 1] + near[:, 3]) / 2
+    side = np.maximum(near[:, 2] - near[:, 0], near[:, 3] - near[:, 1])
+    out = []
+    for dx in _NEAR_SHIFTS:
+        for dy in _NEAR_SHIFTS:
+            for k in _NEAR_SIZES:
+                half = side * k / 2
+                x, y = cx + dx * side, cy + dy * side
+                out.append(np.stack([x - half, y - half, x + half, y + half, np.ones_like(x)], axis=1))
+    one = np.concatenate(out)
+    boxes = torch.from_numpy(np.tile(one, (batch_size, 1))).float()
+    inds = torch.from_numpy(np.repeat(np.arange(batch_size), len(one)))
+    return boxes, inds
 
 
 # -- MTCNN ---------------------------------------------------------------------------------------
@@ -127,9 +168,11 @@ def _area_resample(integral: np.ndarray, inds: np.ndarray, y: np.ndarray, ey: np
 
 
 @torch.no_grad()
-def _detect_faces(mtcnn, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _detect_faces(mtcnn, images: np.ndarray, skip_levels: int = 0, near: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """MTCNN on a batch of same-sized RGB uint8 images (B, H, W, 3): per image, boxes (N, 5:
-    x1, y1, x2, y2, score) and landmarks (N, 5, 2) in that image's pixels."""
+    x1, y1, x2, y2, score) and landmarks (N, 5, 2) in that image's pixels. ``skip_levels``
+    leaves out that many of the finest pyramid levels (the smallest faces); windows around the
+    ``near`` boxes (K, 4) are then given to the second stage as well."""
     from facenet_pytorch.models.utils.detect_face import (
         batched_nms_numpy,
         bbreg,
@@ -155,7 +198,8 @@ def _detect_faces(mtcnn, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
         scales.append(scale)
         scale *= factor
         minl *= factor
-    if not scales:  # smaller than one P-Net window at the minimum face size
+    scales = scales[skip_levels:]
+    if not scales and near is None:  # smaller than one P-Net window at the minimum face size
         return [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)) for _ in range(batch_size)]
 
     # first stage: P-Net over the image pyramid
@@ -168,13 +212,20 @@ def _detect_faces(mtcnn, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarra
         image_inds.append(inds_scale)
         picks.append(batched_nms(boxes_scale[:, :4], boxes_scale[:, 4], inds_scale, 0.5) + offset)
         offset += boxes_scale.shape[0]
-    boxes, image_inds = torch.cat(boxes)[torch.cat(picks)], torch.cat(image_inds)[torch.cat(picks)]
-    pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
-    boxes, image_inds = boxes[pick], image_inds[pick]
-    regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
-                         boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]]).permute(1, 0)
-    boxes = rerec(boxes)
+    if boxes:
+        boxes, image_inds = torch.cat(boxes)[torch.cat(picks)], torch.cat(image_inds)[torch.cat(picks)]
+        pick = batched_nms(boxes[:, :4], boxes[:, 4], image_inds, 0.7)
+        boxes, image_inds = boxes[pick], image_inds[pick]
+        regw, regh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        boxes = torch.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
+                             boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]]).permute(1, 0)
+        boxes = rerec(boxes)
+    else:
+        boxes, image_inds = torch.zeros(0, 5, device=device), torch.zeros(0, dtype=torch.int64, device=device)
+    if near is not None:
+        extra, extra_inds = _near_candidates(near, batch_size)
+        boxes = torch.cat([boxes, extra.to(boxes.device, boxes.dtype)])
+        image_inds = torch.cat([image_inds, extra_inds.to(image_inds.device, image_inds.dtype)])
 
     # second stage: R-Net on 24 px crops of the candidates
     if len(boxes) > 0:

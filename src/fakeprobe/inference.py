@@ -100,10 +100,10 @@ class OnnxRunner:
         return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
 
-def make_runner(ckpt: Checkpoint, device: str = "cpu", backend: str = "auto", batch_size: int = 32) -> Runner:
+def make_runner(ckpt: Checkpoint, device: str = "cpu", backend: str = "auto", batch_size: int = 32, threads: int | None = None) -> Runner:
     if backend == "onnx" or (backend == "auto" and device == "cpu"):
         try:
-            return OnnxRunner(ckpt, batch_size=batch_size)
+            return OnnxRunner(ckpt, batch_size=batch_size, threads=threads)
         except Exception:
             if backend == "onnx":
                 raise

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import timm
 import torch
 from torch import nn
 
@@ -33,6 +32,8 @@ def _load_lite0(model: nn.Module) -> None:
 
 def _timm_pretrained(timm_name: str) -> Callable[[nn.Module], None]:
     def load(model: nn.Module) -> None:
+        import timm
+
         try:
             src = timm.create_model(timm_name, pretrained=True, num_classes=0)
         except Exception as exc:  # offline users land here
@@ -67,6 +68,8 @@ def get_architecture(name: str) -> Architecture:
 
 def create_model(name: str, *, imagenet: bool = False, drop_rate: float = 0.2) -> nn.Module:
     """A timm backbone with a single-logit head; ``imagenet`` starts it from ImageNet weights."""
+    import timm  # imported on first use: a scan with a cached ONNX export never builds a model
+
     arch = get_architecture(name)
     model = timm.create_model(arch.timm_name, pretrained=False, num_classes=1, drop_rate=drop_rate)
     if imagenet:

@@ -6,8 +6,8 @@ the worker is replaced and the batch goes on. Results come back in input order.
 """
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
-import os
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .config import ScanConfig
+from .cpus import compute_threads
 from .errors import ModelError
 from .results import ERROR, ErrorRecord, ModelRecord, ScanResult
 
@@ -68,8 +69,9 @@ class ScanPool:
 
     def _start(self) -> _Worker:
         parent, child = self.ctx.Pipe()
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        p = self.ctx.Process(target=_worker, args=(child, self.weights, self.config, self.task, threads), daemon=True)
+        threads = compute_threads(self.config.threads, workers=self.workers, overlap=self.config.overlap)
+        config = dataclasses.replace(self.config, threads=threads)
+        p = self.ctx.Process(target=_worker, args=(child, self.weights, config, self.task, threads), daemon=True)
         p.start()
         child.close()
         if not parent.poll(READY_TIMEOUT_S):

@@ -74,6 +74,10 @@ def write_video(
         stream.options = opts
         if codec in ("libx264", "libx265", "mpeg4", "libvpx-vp9"):
             stream.codec_context.gop_size = gop
+        if codec == "libx264":
+            # one slice per frame with frame threads, as the ffmpeg command line writes it (PyAV's
+            # default, slice threads, cuts every frame into slices that decode unusually well in parallel)
+            stream.codec_context.thread_type = "FRAME"
         if rotation:
             stream.set_display_rotation(-rotation)  # PyAV's sign is counter-clockwise
         for img in (first, *frames):

@@ -11,10 +11,12 @@ import bisect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import av
 import numpy as np
 
+from .cpus import usable_cores
 from .errors import InputError, ResourceLimitError
 
 
@@ -40,8 +42,9 @@ class Frame:
 
     time_s: float
     index: int  # frame number in presentation order
-    image: np.ndarray
+    image: np.ndarray | None  # None once dropped (Analyzer.analyse(keep_images=False))
     scale: float = 1.0
+    rotation: int = 0  # clockwise degrees that were applied to make the stored picture upright
 
 
 @dataclass
@@ -189,39 +192,70 @@ def decode_frames(
 
     ``deadline`` (a ``time.monotonic()`` value) bounds the work: past it, ResourceLimitError.
 
-    Returns the frames (upright RGB, in time order) and the rotation that was applied. Frames a
-    seek overshot (containers with imprecise seeking, e.g. MPEG-PS) are decoded again without
-    seeking.
+    Returns the frames (upright RGB, in time order) and the rotation that was applied.
+    """
+    frames = sorted(iter_frames(path, index, times, max_side=max_side, max_pixels=max_pixels, deadline=deadline), key=lambda f: f.time_s)
+    return frames, (frames[0].rotation if frames else 0)
+
+
+def iter_frames(
+    path: Path,
+    index: _PacketIndex,
+    times: list[float],
+    *,
+    max_side: int = 1920,
+    max_pixels: int = 8192 * 8192,
+    deadline: float | None = None,
+) -> Iterator[Frame]:
+    """:func:`decode_frames` as a generator: each frame as soon as it is decoded.
+
+    Frames come in time order, except those a seek overshot (containers with imprecise seeking,
+    e.g. MPEG-PS): they are decoded again without seeking and come last. Raises InputError if not
+    a single frame decodes.
     """
     wanted = sorted(set(times))
     if not wanted:
-        return [], 0
-    frames, missed, rotation = _decode(path, index, wanted, True, max_side, max_pixels, deadline)
+        return
+    missed: list[float] = []
+    count = 0
+    for frame in _decode(path, index, wanted, True, max_side, max_pixels, deadline, missed):
+        count += 1
+        yield frame
     if missed:
-        more, _, rot2 = _decode(path, index, missed, False, max_side, max_pixels, deadline)
-        frames = sorted(frames + more, key=lambda f: f.time_s)
-        rotation = rotation if frames and not more else rot2
-    if not frames:
+        try:
+            for frame in _decode(path, index, missed, False, max_side, max_pixels, deadline, []):
+                count += 1
+                yield frame
+        except InputError:
+            if not count:
+                raise
+    if not count:
         raise InputError(f"{path}: no decodable frames", kind="no_frames")
-    return frames, rotation
 
 
 # MPEG program streams (.mpg, .vob) and raw MPEG video: after a seek the parser can stamp the first
 # frames with a neighbour's timestamp, so the wrong frame would be returned; decode them front to back.
+_THREAD_TYPE = "AUTO"
+
+
+def _decode_threads() -> int:
+    """One decoder thread per usable core: FFmpeg's own choice (cores + 1) decoded 15% slower on
+    2 cores (BENCHMARKS.md)."""
+    return min(usable_cores(), 16)
 _UNRELIABLE_SEEK_FORMATS = {"mpeg", "mpegvideo"}
 
 
 def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, max_side: int, max_pixels: int,
-            deadline: float | None = None):
+            deadline: float | None, missed: list[float]) -> Iterator[Frame]:
+    """Yield the wanted frames; append the times it could not produce to ``missed``."""
     eps = 1e-6
     number = {t: i for i, t in enumerate(index.times)}
-    out: list[Frame] = []
-    missed: list[float] = []
-    rotation = 0
+    produced = 0
     container = _open(path)
     try:
         stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
+        stream.thread_type = _THREAD_TYPE
+        stream.codec_context.thread_count = _decode_threads()
         if container.format.name in _UNRELIABLE_SEEK_FORMATS:
             seek = False
         base = float(stream.time_base)
@@ -262,14 +296,15 @@ def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, ma
                         image, scale = _to_rgb(frame, max_side, max_pixels, path)
                         image = _upright(image, rotation)
                         while w < len(wanted) and abs(t - wanted[w]) <= eps:
-                            out.append(Frame(time_s=t, index=number.get(wanted[w], -1), image=image, scale=scale))
+                            produced += 1
+                            yield Frame(time_s=t, index=number.get(wanted[w], -1), image=image, scale=scale, rotation=rotation)
                             w += 1
                         progressed = True
                         break
                     if w >= len(wanted):
                         break
             except av.error.FFmpegError as exc:
-                if not out:
+                if not produced:
                     raise InputError(f"{path}: cannot decode video ({_short(exc)})", kind="decode") from None
                 missed.extend(wanted[w:])  # keep what decoded; the rest of the file is broken
                 break
@@ -278,4 +313,3 @@ def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, ma
                 break
     finally:
         container.close()
-    return out, missed, rotation
