@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from fakeprobe.cpus import compute_threads, torch_threads, usable_cores
+from fakeprobe.cpus import beside_decoder, scan_threads, torch_threads, usable_cores
 from fakeprobe.memory import release_free_memory
 from fakeprobe.prefetch import Prefetch
 
@@ -68,14 +68,34 @@ def test_work_overlaps():
 
 
 def test_thread_counts(monkeypatch):
-    assert compute_threads(3) == 3
+    assert scan_threads(3) == 3
     monkeypatch.setattr("fakeprobe.cpus.usable_cores", lambda: 2)
-    assert compute_threads() == 1  # one core left to the decoder
-    assert compute_threads(overlap=False) == 2
-    assert compute_threads(workers=2) == 1
+    assert scan_threads() == 2 and beside_decoder(2) == 1  # one core left to the decoder
+    assert scan_threads(workers=2) == 1 and beside_decoder(1) == 1
     monkeypatch.setattr("fakeprobe.cpus.usable_cores", lambda: 16)
-    assert compute_threads(workers=4) == 3
+    assert scan_threads(workers=4) == 4 and beside_decoder(4) == 3
     assert usable_cores.__module__ == "fakeprobe.cpus"
+
+
+def test_idle_tells_when_the_producer_waits():
+    release = threading.Event()
+
+    def source():
+        yield 0
+        release.wait(5)
+        yield 1
+
+    it = Prefetch(source(), depth=4)
+    assert next(it) == 0
+    assert not it.idle()  # still working on the next item
+    release.set()
+    assert next(it) == 1
+    it._thread.join(5)
+    assert it.idle()
+    full = Prefetch(iter(range(100)), depth=2)
+    time.sleep(0.2)
+    assert full.idle()  # blocked on its full queue
+    full.close()
 
 
 def test_torch_threads_are_restored():

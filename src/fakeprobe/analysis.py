@@ -15,7 +15,7 @@ import numpy as np
 
 from . import video
 from .config import ScanConfig
-from .cpus import compute_threads, torch_threads
+from .cpus import beside_decoder, scan_threads, torch_threads
 from .crop import crop_face
 from .errors import InputError, ResourceLimitError
 from .faces import Face, FaceDetector
@@ -25,7 +25,9 @@ from .results import MediaRecord
 from .tracking import link_tracks
 
 
-FacesCallback = Callable[[list[video.Frame], list[list[Face]]], None]
+# on_faces(frames, faces, decoding): ``decoding`` is True while the decoder thread is busy with
+# the next frames (work done then competes with it for the cores)
+FacesCallback = Callable[[list[video.Frame], list[list[Face]], bool], None]
 
 
 @dataclass
@@ -55,8 +57,9 @@ class Analyzer:
     def analyse(self, path: Path, on_faces: FacesCallback | None = None, *, keep_images: bool = True) -> Analysis:
         """Decode, detect and track faces in one file (no classification).
 
-        ``on_faces(frames, faces)`` is called for each batch of frames as soon as its faces are
-        found, while later frames are still being decoded: work done there overlaps decoding.
+        ``on_faces(frames, faces, decoding)`` is called for each batch of frames as soon as its
+        faces are found, while later frames are still being decoded: work done there overlaps
+        decoding (``decoding`` says whether the decoder is busy at that moment).
         With ``keep_images=False`` the frames' pixels are dropped after that call (``image`` is
         None in the result), which keeps memory low when the caller took what it needed there.
         """
@@ -74,7 +77,7 @@ class Analyzer:
             raise InputError(f"{path}: cannot read ({exc.strerror})", kind="unreadable") from None
         if size == 0:
             raise InputError(f"{path}: empty file (0 bytes)", kind="empty")
-        with torch_threads(compute_threads(self.config.threads, overlap=self.config.overlap)):
+        with torch_threads(scan_threads(self.config.threads)):
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 return self._analyse_image(path, on_faces, keep_images)
             return self._analyse_video(path, on_faces, keep_images)
@@ -93,7 +96,7 @@ class Analyzer:
         faces = self.face_detector.detect([image])
         t2 = time.perf_counter()
         if on_faces is not None:
-            on_faces(frames, faces)
+            on_faces(frames, faces, False)
         if not keep_images:
             frames[0].image = None
         media = MediaRecord(kind="image", width=w, height=h, frame_count=1, frames_analysed=1)
@@ -118,6 +121,8 @@ class Analyzer:
         undecoded = 0
         analysed_size = (0, 0)  # width, height of the decoded frames
         chunk_no = 0
+        all_threads = scan_threads(cfg.threads)
+        busy_threads = beside_decoder(all_threads)
         near = None  # faces of the previous batch of frames
         wanted = video.even_times(duration, cfg.frames)
         for round_ in range(cfg.max_frame_rounds + 1):
@@ -141,7 +146,12 @@ class Analyzer:
                     # faces under 2 x min_face_size are searched in full every n-th batch; in the
                     # others only around the faces of the batch before (BENCHMARKS.md)
                     small_faces = chunk_no % max(1, cfg.small_faces_every) == 0
-                    chunk_faces = detector.detect([f.image for f in chunk], small_faces=small_faces, near=near)
+                    # while the decoder works it keeps one core; when it waits (done, or its queue
+                    # is full) detection takes them all
+                    decoding = not stream.idle()
+                    threads = busy_threads if decoding else all_threads
+                    with torch_threads(threads):
+                        chunk_faces = detector.detect([f.image for f in chunk], small_faces=small_faces, near=near)
                     near = np.array([f.box for fs in chunk_faces for f in fs]).reshape(-1, 4)
                     chunk_no += 1
                     detect_s += time.perf_counter() - t2
@@ -150,7 +160,7 @@ class Analyzer:
                     faces += chunk_faces
                     analysed_size = chunk[0].image.shape[1], chunk[0].image.shape[0]
                     if on_faces is not None:
-                        on_faces(chunk, chunk_faces)
+                        on_faces(chunk, chunk_faces, decoding and not stream.idle())
                     if not keep_images:
                         for f in chunk:
                             f.image = None
@@ -222,6 +232,9 @@ class _Eager:
                 error, self._error = self._error, None
                 raise error from None
             raise
+
+    def idle(self) -> bool:
+        return True
 
     def close(self) -> None:
         self._frames.clear()

@@ -23,4 +23,4 @@ class ScanConfig:
     backend: str = "auto"  # auto | onnx | torch
     time_limit_s: float = 300.0  # per input
     overlap: bool = True  # decode in a background thread while detection and classification run
-    threads: int = 0  # for detection and classification; 0: the usable cores less one for the decoder (at least 1)
+    threads: int = 0  # CPU threads a scan keeps busy, decoder included; 0: all usable cores

@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .analysis import Analysis, Analyzer
-from .cpus import compute_threads
+from .cpus import scan_threads
 from .crop import crop_face
 from .faces import Face
 from .video import Frame
@@ -37,7 +37,7 @@ class Detector:
         for c in self.checkpoints[1:]:
             if (c.meta.input_size, c.meta.crop_margin, c.meta.align) != (first.input_size, first.crop_margin, first.align):
                 raise ModelError(f"{c.path}: ensemble members must share input size, crop margin and alignment")
-        threads = compute_threads(self.config.threads, overlap=self.config.overlap)
+        threads = scan_threads(self.config.threads)
         self.scorer = CalibratedScorer(
             [(c, make_runner(c, self.config.device, self.config.backend, self.config.batch_size, threads)) for c in self.checkpoints]
         )
@@ -145,35 +145,49 @@ class Detector:
 
 
 class _ScoredCrops:
-    """Crops and logits of the faces, made batch by batch while the analysis goes on (so that
-    classification overlaps the decoding of later frames)."""
+    """Crops of the faces, cut as soon as they are found (so the full frames can go), and their
+    logits: computed batch by batch while the decoder waits, else at the end, so that the
+    classifier's threads never compete with a busy decoder (BENCHMARKS.md)."""
 
     def __init__(self, detector: Detector):
         self.detector = detector
-        self.by_frame: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(frame) -> crops, logits
+        self.crops: dict[int, np.ndarray] = {}  # id(frame) -> its crops
+        self.logits: dict[int, np.ndarray] = {}
+        self.pending: list[int] = []  # frames whose crops are not classified yet
         self.seconds = 0.0
 
-    def add(self, frames: list[Frame], faces: list[list[Face]]) -> None:
+    def add(self, frames: list[Frame], faces: list[list[Face]], decoding: bool = False) -> None:
         t0 = time.perf_counter()
         d = self.detector
         size = d.meta.input_size
-        crops = [
-            np.stack([crop_face(fr.image, f.box, f.landmarks, size=size, margin=d.margin, align=d.meta.align) for f in fs])
-            if fs else np.zeros((0, size, size, 3), np.uint8)
-            for fr, fs in zip(frames, faces)
-        ]
-        flat = np.concatenate(crops)
-        logits = d.scorer.logits(flat) if len(flat) else np.zeros(0, np.float32)
-        k = 0
-        for fr, c in zip(frames, crops):
-            self.by_frame[id(fr)] = (c, logits[k : k + len(c)])
-            k += len(c)
+        for fr, fs in zip(frames, faces):
+            self.crops[id(fr)] = (
+                np.stack([crop_face(fr.image, f.box, f.landmarks, size=size, margin=d.margin, align=d.meta.align) for f in fs])
+                if fs else np.zeros((0, size, size, 3), np.uint8)
+            )
+            self.pending.append(id(fr))
+        if not decoding:
+            self._classify_pending()
         self.seconds += time.perf_counter() - t0
+
+    def _classify_pending(self) -> None:
+        if not self.pending:
+            return
+        flat = np.concatenate([self.crops[k] for k in self.pending])
+        logits = self.detector.scorer.logits(flat) if len(flat) else np.zeros(0, np.float32)
+        i = 0
+        for k in self.pending:
+            n = len(self.crops[k])
+            self.logits[k] = logits[i : i + n]
+            i += n
+        self.pending = []
 
     def in_order(self, frames: list[Frame]) -> tuple[np.ndarray, np.ndarray]:
         """All crops and logits, following ``frames`` (the analysis' time order)."""
-        parts = [self.by_frame[id(fr)] for fr in frames]
+        t0 = time.perf_counter()
+        self._classify_pending()
+        self.seconds += time.perf_counter() - t0
         size = self.detector.meta.input_size
-        if not parts:
+        if not frames:
             return np.zeros((0, size, size, 3), np.uint8), np.zeros(0, np.float32)
-        return np.concatenate([c for c, _ in parts]), np.concatenate([z for _, z in parts])
+        return np.concatenate([self.crops[id(f)] for f in frames]), np.concatenate([self.logits[id(f)] for f in frames])

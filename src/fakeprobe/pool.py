@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .config import ScanConfig
-from .cpus import compute_threads
+from .cpus import scan_threads
 from .errors import ModelError
 from .results import ERROR, ErrorRecord, ModelRecord, ScanResult
 
@@ -80,7 +80,7 @@ class ScanPool:
 
     def _start(self) -> _Worker:
         parent, child = self.ctx.Pipe()
-        threads = compute_threads(self.config.threads, workers=self.workers, overlap=self.config.overlap)
+        threads = scan_threads(self.config.threads, workers=self.workers)
         config = dataclasses.replace(self.config, threads=threads)
         p = self.ctx.Process(target=_worker, args=(child, self.weights, config, self.task, threads), daemon=True)
         p.start()

@@ -76,6 +76,10 @@ class Prefetch(Iterator[T]):
             raise item.exc
         return item
 
+    def idle(self) -> bool:
+        """True when the producer is not working: it has finished, or waits on a full queue."""
+        return not self._thread.is_alive() or self._queue.full()
+
     def close(self) -> None:
         self._finished = True
         self._stop.set()
