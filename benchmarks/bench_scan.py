@@ -5,26 +5,33 @@
 
 What it does (everything offline; clips are generated once and cached in benchmarks/.cache/):
 
-* 30 s synthetic clips (25 fps, H.264 CRF 23) at 720p and 1080p, keyframe interval 250 and 30,
-  with one and three faces, made from a real face photo (scikit-image's astronaut) with
-  ``fakeprobe.synth``;
+* 30 s synthetic clips (25 fps, H.264 CRF 23, one slice per frame as the ffmpeg command line
+  writes them) at 720p and 1080p, keyframe interval 250 and 30, with one and three faces, made
+  from a real face photo (scikit-image's astronaut) with ``fakeprobe.synth``, with sensor-like
+  grain so that they cost what camera footage costs to decode ("camera" look, 1.6-2.9 Mbit/s at
+  720p); plus one clean "static" clip (0.1 Mbit/s), the cheapest possible decode;
 * for each clip, each configuration in a fresh subprocess (a clean peak RSS), run one after
   the other so they see the same machine state:
 
   - ``ours``: ``Detector().scan(clip)`` with the default ScanConfig; per-stage times from the
-    result (decode includes probing the file, detect, classify, total = whole scan),
+    result (decode: probing plus the time the pipeline waited for decoded frames, detect,
+    classify, total = whole scan),
+  - ``ours-sequential``: the same with ``overlap=False, small_faces_every=1`` (decode all
+    frames, then detect with every pyramid level, then classify, each on all cores): the
+    pipeline before decoding overlapped the other stages,
   - ``decode-only``: probing and decoding the same 32 sampled frames with our decoder
     (``video.probe`` + ``video.frame_times`` + ``video.decode_frames``), nothing else,
   - ``baseline``: the original design, faithfully: ``cv2.VideoCapture`` with a
-    ``CAP_PROP_POS_FRAMES`` seek before every sampled frame, MTCNN on the full-resolution frame one
-    frame at a time, and the classifier called once per face in torch eager at batch 1
-    (``TorchRunner(batch_size=1)``, same network and crops);
+    ``CAP_PROP_POS_FRAMES`` seek before every sampled frame, dlib's HOG face detector on the
+    full-resolution frame with one upsampling (``--baseline-detector mtcnn``: facenet-pytorch's
+    MTCNN instead), one frame at a time, and the classifier called once per face in torch eager
+    at batch 1 (``TorchRunner(batch_size=1)``, same network and crops);
 
   medians over ``--runs`` timed runs after one warm-up;
 * a thread-count sweep: torch threads 1 vs 2 for the MTCNN stage, ONNX Runtime intra-op threads
   1 vs 2 for classification;
-* a 100-file batch (copies of ten 10 s variants) through one Detector: files per minute and RSS
-  after file 10 and after the last file.
+* a 100-file batch (copies of ten 10 s camera-look variants) through one Detector: files per
+  minute and RSS after file 10 and after the last file.
 
 The classifier is the bundled model if ``src/fakeprobe/weights/default.safetensors`` exists,
 otherwise a random-init checkpoint of the same architecture (tf_efficientnet_lite0, 224 px);
@@ -51,9 +58,14 @@ FPS = 25
 SECONDS = 30
 FRAMES = 32  # ScanConfig().frames; the baseline samples the same number
 
-# (width, height, keyframe interval, faces)
-FULL_CLIPS = [(w, h, gop, n) for (w, h) in ((1280, 720), (1920, 1080)) for gop in (250, 30) for n in (1, 3)]
-QUICK_CLIPS = [(1280, 720, 250, 1), (1920, 1080, 30, 3)]
+# (width, height, keyframe interval, faces, look): "camera" adds sensor-like grain, so the encoder
+# spends bits the way it does on camera footage (1.6-2.9 Mbit/s at 720p); "static" is the clean
+# synthetic picture (~0.1 Mbit/s), the cheapest possible decode and so the hardest case for the
+# ratio to decode-only
+FULL_CLIPS = [(w, h, gop, n, "camera") for (w, h) in ((1280, 720), (1920, 1080)) for gop in (250, 30) for n in (1, 3)]
+FULL_CLIPS += [(1280, 720, 250, 1, "static")]
+QUICK_CLIPS = [(1280, 720, 250, 1, "camera"), (1920, 1080, 30, 3, "camera")]
+GRAIN_SIGMA = 4.0  # grey levels, drawn at half resolution (film-like grain rather than pixel noise)
 BATCH_VARIANTS = 10  # distinct short clips; the batch cycles through copies of them
 BATCH_SECONDS = 10
 
@@ -95,8 +107,8 @@ def peak_rss_mb() -> float:
 
 
 # -- media --------------------------------------------------------------------------------------
-def clip_name(w: int, h: int, gop: int, faces: int) -> str:
-    return f"{h}p-gop{gop}-{faces}face-{SECONDS}s.mp4"
+def clip_name(w: int, h: int, gop: int, faces: int, look: str = "camera") -> str:
+    return f"{h}p-gop{gop}-{faces}face-{look}-{SECONDS}s.mp4"
 
 
 def _synth():
@@ -117,28 +129,44 @@ def _photo():
     return data.astronaut()
 
 
-def make_clip(path: Path, w: int, h: int, gop: int, faces: int, seconds: float, seed: int = 0) -> Path:
+def _grain(frame, rng):
+    import cv2
+    import numpy as np
+
+    h, w = frame.shape[:2]
+    noise = cv2.resize(rng.normal(0.0, GRAIN_SIGMA, (h // 2, w // 2)).astype(np.float32), (w, h))[..., None]
+    return np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def make_clip(path: Path, w: int, h: int, gop: int, faces: int, look: str, seconds: float, seed: int = 0) -> Path:
     if path.exists():
         return path
+    import numpy as np
+
     synth = _synth()
     photo = _photo()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.mp4")
     n = round(seconds * FPS)
     t0 = time.perf_counter()
-    synth.write_video(tmp, (synth.scene(photo, w, h, faces, i / FPS + seed, seed=seed) for i in range(n)), FPS, gop=gop)
+    rng = np.random.default_rng(seed)
+    frames = (synth.scene(photo, w, h, faces, i / FPS + seed, seed=seed) for i in range(n))
+    if look == "camera":
+        frames = (_grain(f, rng) for f in frames)
+    synth.write_video(tmp, frames, FPS, gop=gop)
     tmp.replace(path)
     log(f"  wrote {path.name} ({path.stat().st_size / 2**20:.1f} MiB, {time.perf_counter() - t0:.0f} s)")
     return path
 
 
 def batch_files(count: int) -> list[Path]:
-    """``count`` files: copies of BATCH_VARIANTS distinct 10 s 720p clips (1-3 faces, different backgrounds)."""
+    """``count`` files: copies of BATCH_VARIANTS distinct 10 s 720p camera-look clips (1-3 faces, different backgrounds)."""
     variants = [
-        make_clip(CACHE / "batch" / f"variant{v}-720p-{1 + v % 3}face-{BATCH_SECONDS}s.mp4", 1280, 720, 250, 1 + v % 3, BATCH_SECONDS, seed=v)
+        make_clip(CACHE / "batch" / f"variant{v}-720p-{1 + v % 3}face-camera-{BATCH_SECONDS}s.mp4", 1280, 720, 250, 1 + v % 3, "camera",
+                  BATCH_SECONDS, seed=v)
         for v in range(BATCH_VARIANTS)
     ]
-    out = CACHE / "batch" / "files"
+    out = CACHE / "batch" / "camera-files"
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for i in range(count):
@@ -194,31 +222,10 @@ def _detector(spec: dict):
     from fakeprobe import Detector, ScanConfig
     from fakeprobe.inference import CalibratedScorer, OnnxRunner
 
-    det = Detector(spec["weights"], ScanConfig())
+    det = Detector(spec["weights"], ScanConfig(**spec.get("config", {})))
     if spec.get("ort_threads"):
         det.scorer = CalibratedScorer([(c, OnnxRunner(c, batch_size=det.config.batch_size, threads=spec["ort_threads"])) for c in det.checkpoints])
     return det
-
-
-def _emulate_before(det) -> None:
-    """Put back the code paths this benchmark's speed fixes replaced (for ``--compare-before``):
-    facenet-pytorch's MTCNN.detect on one NCHW batch per frame size, ONNX Runtime at batch 32."""
-    import numpy as np
-    import torch
-
-    from fakeprobe import faces
-
-    def facenet_detect(mtcnn, images):
-        for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):
-            net.to(memory_format=torch.contiguous_format)
-        boxes, probs, points = mtcnn.detect(images, landmarks=True)
-        return [(np.zeros((0, 5)), np.zeros((0, 5, 2))) if b is None else (np.concatenate([b, np.asarray(p, np.float64)[:, None]], 1), pts)
-                for b, p, pts in zip(boxes, probs, points)]
-
-    faces._detect_faces = facenet_detect
-    det.analyzer.face_detector.chunk = 10**6
-    for _, runner in det.scorer.members:
-        runner.batch_size = 32
 
 
 def worker_ours(spec: dict) -> dict:
@@ -226,8 +233,6 @@ def worker_ours(spec: dict) -> dict:
     t0 = time.perf_counter()
     det = _detector(spec)
     init_s = time.perf_counter() - t0
-    if spec.get("before"):
-        _emulate_before(det)
     first = det.scan(spec["clip"])  # warm-up: loads MTCNN, first ONNX Runtime run, page cache
     if first.verdict == "ERROR":
         raise RuntimeError(first.error.message)
@@ -263,11 +268,12 @@ def worker_decode(spec: dict) -> dict:
 
 
 def worker_baseline(spec: dict) -> dict:
-    """The original design: OpenCV seek per frame, full-frame MTCNN one frame at a time, torch batch 1."""
+    """The original design: OpenCV seek per frame, face detection on the full-resolution frame one
+    frame at a time (dlib's HOG detector with one upsampling, as the original; or full-frame MTCNN),
+    the classifier once per face in torch eager at batch 1."""
     import cv2
     import numpy as np
     import torch
-    from facenet_pytorch import MTCNN
 
     from fakeprobe import ScanConfig
     from fakeprobe.checkpoint import load_checkpoint
@@ -279,7 +285,24 @@ def worker_baseline(spec: dict) -> dict:
     t0 = time.perf_counter()
     ckpt = load_checkpoint(Path(spec["weights"]))
     runner = TorchRunner(ckpt, "cpu", batch_size=1)
-    mtcnn = MTCNN(keep_all=True, device=torch.device("cpu"), min_face_size=cfg.min_face_size, select_largest=False, post_process=False)
+    if spec.get("detector", "dlib") == "dlib":
+        import dlib
+
+        hog = dlib.get_frontal_face_detector()
+
+        def detect(rgb):  # -> [(box, landmarks or None)]
+            return [(np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64), None) for r in hog(rgb, 1)]
+    else:
+        from facenet_pytorch import MTCNN
+
+        mtcnn = MTCNN(keep_all=True, device=torch.device("cpu"), min_face_size=cfg.min_face_size, select_largest=False, post_process=False)
+
+        def detect(rgb):
+            boxes, probs, points = mtcnn.detect(rgb, landmarks=True)
+            if boxes is None:
+                return []
+            return [(np.asarray(b, np.float64), np.asarray(lm, np.float64)) for b, p, lm in zip(boxes, probs, points)
+                    if p is not None and p >= cfg.min_face_score]
     init_s = time.perf_counter() - t0
     size, margin, align = ckpt.meta.input_size, ckpt.meta.crop_margin, ckpt.meta.align
 
@@ -301,15 +324,12 @@ def worker_baseline(spec: dict) -> dict:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             frames += 1
             b = time.perf_counter()
-            boxes, probs, points = mtcnn.detect(rgb, landmarks=True)
+            found = detect(rgb)
             c = time.perf_counter()
-            if boxes is not None:
-                for box, p, lm in zip(boxes, probs, points):
-                    if p is None or p < cfg.min_face_score:
-                        continue
-                    crop = crop_face(rgb, np.asarray(box, np.float64), np.asarray(lm, np.float64), size=size, margin=margin, align=align)
-                    runner.logits(crop[None])
-                    faces += 1
+            for box, lm in found:
+                crop = crop_face(rgb, box, lm, size=size, margin=margin, align=align and lm is not None)
+                runner.logits(crop[None])
+                faces += 1
             d = time.perf_counter()
             dec += b - a
             det += c - b
@@ -322,8 +342,8 @@ def worker_baseline(spec: dict) -> dict:
     _, bgr = cap.read()
     cap.release()
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    boxes, _, _ = mtcnn.detect(rgb, landmarks=True)
-    runner.logits(crop_face(rgb, boxes[0], size=size, margin=margin)[None])
+    found = detect(rgb)
+    runner.logits(crop_face(rgb, found[0][0] if found else np.array([0.0, 0.0, 64.0, 64.0]), size=size, margin=margin)[None])
     runs = [once() for _ in range(spec["runs"])]
     return _summarise(runs) | {"init_s": init_s, "peak_rss_mb": peak_rss_mb()}
 
@@ -419,6 +439,10 @@ def worker_batch(spec: dict) -> dict:
             "files_per_min_with_init": 60 * n / (scan_s + init_s), "median_file_s": _median(per_file),
             "rss_at": rss_at, "peak_rss_mb": peak_rss_mb(), "verdicts": verdicts}
 
+
+# the pipeline before decoding overlapped the other stages (and before the coarse pyramid on every
+# second batch): everything one stage after the other, each stage on all cores
+SEQUENTIAL = {"overlap": False, "small_faces_every": 1}
 
 WORKERS = {"ours": worker_ours, "decode": worker_decode, "baseline": worker_baseline, "threads": worker_threads, "batch": worker_batch}
 
@@ -540,16 +564,24 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
     L.append("")
     L.append("### Summary")
     L.append("")
-    L.append("| clip | decode-only s | ours total s | ours / decode-only | baseline total s | speedup vs baseline | peak RSS ours / baseline MiB |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    L.append("| clip | Mbit/s | decode-only s | ours total s | ours / decode-only | ours-sequential s | baseline total s "
+             "| speedup vs baseline | peak RSS ours MiB (GB) |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in clips.items():
         o, d, b = r["ours"], r["decode"], r.get("baseline")
+        seq = before.get(name) if before else None
         ratio = o["total"] / d["total"]
-        L.append(f"| {name} | {fmt_s(d['total'])} | {fmt_s(o['total'])} | {ratio:.2f}× {'✅' if ratio <= 1.5 else '❌'} | "
+        rss_gb = o["peak_rss_mb"] * 2**20 / 1e9
+        L.append(f"| {name} | {r.get('mbits', float('nan')):.1f} | {fmt_s(d['total'])} | {fmt_s(o['total'])} | {ratio:.2f}× {'✅' if ratio <= 1.5 else '❌'} | "
+                 f"{fmt_s(seq['total']) if seq else '–'} | "
                  + (f"{fmt_s(b['total'])} | {b['total'] / o['total']:.1f}× {'✅' if b['total'] / o['total'] >= 10 else '❌'} | "
-                    f"{o['peak_rss_mb']:.0f} / {b['peak_rss_mb']:.0f} |" if b else f"– | – | {o['peak_rss_mb']:.0f} / – |"))
+                    if b else "– | – | ")
+                 + f"{o['peak_rss_mb']:.0f} ({rss_gb:.2f}) {'✅' if rss_gb <= 1.5 else '❌'} |")
     L.append("")
-    L.append("Targets: ours ≤ 1.5× decode-only; ≥ 10× faster than the baseline (the original design, below).")
+    L.append(f"Targets: ours ≤ 1.5× decode-only; ≥ 10× faster than the baseline (the original design, face detector: "
+             f"{'dlib HOG' if meta.get('baseline_detector', 'dlib') == 'dlib' else 'MTCNN on the full frame'}); peak RSS ≤ 1.5 GB "
+             "(10⁹ bytes, 1430 MiB). ours-sequential: this pipeline with decoding, detection and classification one after "
+             "the other on all cores and every pyramid level on every frame, i.e. before the overlap changes.")
     L.append("")
     for name, r in clips.items():
         o, d, b = r["ours"], r["decode"], r.get("baseline")
@@ -563,6 +595,10 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
                  f"{fmt_s(o['total'])} ({fmt_s(o['total_min'])}–{fmt_s(o['total_max'])}) | {o['frames']:.0f} | {o['faces']:.0f} | {o['peak_rss_mb']:.0f} | {other(o)} |")
         L.append(f"| decode-only (same frames) | {fmt_s(d['decode'])} | – | – | {fmt_s(d['total'])} ({fmt_s(d['total_min'])}–{fmt_s(d['total_max'])}) | "
                  f"{d['frames']:.0f} | – | {d['peak_rss_mb']:.0f} | {other(d)} |")
+        seq = before.get(name) if before else None
+        if seq:
+            L.append(f"| ours-sequential | {fmt_s(seq['decode'])} | {fmt_s(seq['detect'])} | {fmt_s(seq['classify'])} | "
+                     f"{fmt_s(seq['total'])} ({fmt_s(seq['total_min'])}–{fmt_s(seq['total_max'])}) | {seq['frames']:.0f} | {seq['faces']:.0f} | {seq['peak_rss_mb']:.0f} | {other(seq)} |")
         if b:
             L.append(f"| baseline (original design) | {fmt_s(b['decode'])} | {fmt_s(b['detect'])} | {fmt_s(b['classify'])} | "
                      f"{fmt_s(b['total'])} ({fmt_s(b['total_min'])}–{fmt_s(b['total_max'])}) | {b['frames']:.0f} | {b['faces']:.0f} | {b['peak_rss_mb']:.0f} | {other(b)} |")
@@ -570,19 +606,6 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
         L.append(f"ours / decode-only: **{o['total'] / d['total']:.2f}×**"
                  + (f"; baseline / ours: **{b['total'] / o['total']:.1f}×**" if b else "")
                  + f"; ours start-up (Detector()) {o['init_s']:.2f} s, first (cold) scan {o['first_scan_s']:.2f} s.")
-        L.append("")
-    if before:
-        L.append("### Before / after the speed fixes")
-        L.append("")
-        L.append("`ours` as above against the same scan with the replaced code paths put back in the same harness "
-                 "(facenet-pytorch's `MTCNN.detect` on one NCHW batch of all 32 frames; ONNX Runtime at batch 32).")
-        L.append("")
-        L.append("| clip | detect s before → after | classify s before → after | total s before → after | peak RSS MiB before → after | other CPU before |")
-        L.append("|---|---:|---:|---:|---:|---:|")
-        for name, o0 in before.items():
-            o = clips[name]["ours"]
-            L.append(f"| {name} | {fmt_s(o0['detect'])} → {fmt_s(o['detect'])} | {fmt_s(o0['classify'])} → {fmt_s(o['classify'])} | "
-                     f"{fmt_s(o0['total'])} → {fmt_s(o['total'])} | {o0['peak_rss_mb']:.0f} → {o['peak_rss_mb']:.0f} | {other(o0)} |")
         L.append("")
     if threads:
         L.append("### Thread counts")
@@ -612,8 +635,8 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
         last_key = max(rss, key=int)
         L.append(f"### Batch of {batch['files']} files")
         L.append("")
-        L.append(f"{batch['files']} files (copies of {BATCH_VARIANTS} distinct {BATCH_SECONDS} s 720p clips, 1–3 faces, keyframe "
-                 "interval 250) scanned one after another by one `Detector`, as `fakeprobe scan DIR` does.")
+        L.append(f"{batch['files']} files (copies of {BATCH_VARIANTS} distinct {BATCH_SECONDS} s 720p camera-look clips, 1–3 faces, keyframe "
+                 "interval 250) scanned one after another by one `Detector`, as `fakeprobe scan DIR` does in its worker process.")
         L.append("")
         L.append("| files/min | files/min incl. start-up | median s per file | start-up s | RSS after file "
                  f"{first_key} MiB | RSS after file {last_key} MiB | peak RSS MiB |")
@@ -626,36 +649,6 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
     return "\n".join(L).rstrip() + "\n"
 
 
-HEADER = """# Benchmarks
-
-How fast `fakeprobe scan` is on CPU, measured by `benchmarks/bench_scan.py` (see its docstring for the
-method). Run it with
-
-```bash
-python benchmarks/bench_scan.py                       # full: 8 clips, 5 runs each, 100-file batch (~25 min on 2 cores)
-python benchmarks/bench_scan.py --quick               # 2 clips, 2 runs, 20 files
-python benchmarks/bench_scan.py --out BENCHMARKS.md   # also rewrite the results section of this file
-```
-
-Pipelines compared on the same files:
-
-- **ours** — `Detector().scan(path)`: PyAV decode of 32 frames sampled by timestamp (sequential,
-  threaded, seeking forward only across keyframes), MTCNN batched on frames downscaled to 640 px,
-  crops from the full-resolution frames, classifier in ONNX Runtime in batches of 8.
-- **decode-only** — probing the file and decoding the same 32 frames with our decoder, nothing else:
-  the floor a scan cannot beat. Target: ours ≤ 1.5× this.
-- **baseline** — the original design: `cv2.VideoCapture` with a `CAP_PROP_POS_FRAMES` seek before
-  every sampled frame, MTCNN on the full-resolution frame one frame at a time, the classifier called
-  once per face in torch eager at batch 1 (the original used dlib HOG and took ~241 s for a 30 s 720p
-  clip). Target: ours ≥ 10× faster.
-
-Clips are synthetic (`fakeprobe.synth`: a real face photo on a static textured background, drifting
-slowly), 30 s at 25 fps, H.264 CRF 23, 0.1–1.5 Mbit/s. Camera footage usually has a higher bitrate and
-costs more to decode (not measured here), which would raise decode-only and the baseline's seeking
-cost relative to detection and classification; the ratios below are for these clips.
-"""
-
-
 def write_out(path: Path, section: str) -> None:
     block = f"{RESULTS_START}\n{section}{RESULTS_END}\n"
     text = path.read_text() if path.exists() else ""
@@ -666,7 +659,7 @@ def write_out(path: Path, section: str) -> None:
     elif text:
         text = text.rstrip("\n") + "\n\n" + block
     else:
-        text = HEADER + "\n" + block
+        text = "# Benchmarks\n\n" + block
     path.write_text(text)
 
 
@@ -678,8 +671,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, help="files in the batch test (default 100; --quick 20; 0 skips it)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the (slow) original-design baseline")
     ap.add_argument("--no-threads", action="store_true", help="skip the thread-count sweep")
-    ap.add_argument("--compare-before", action="store_true",
-                    help="also time ours with the pre-benchmark code paths (facenet MTCNN.detect, ONNX batch 32) put back")
+    ap.add_argument("--no-sequential", action="store_true",
+                    help="skip ours-sequential (decode, then detect every pyramid level, then classify: the pipeline before overlapping)")
+    ap.add_argument("--baseline-detector", choices=("dlib", "mtcnn"), default="dlib",
+                    help="face detector of the original-design baseline (default: dlib HOG, as the original)")
     ap.add_argument("--clips", help="comma-separated subset of clip names, e.g. 720p-gop250-1face")
     ap.add_argument("--out", type=Path, help="write the results section into this Markdown file (e.g. BENCHMARKS.md)")
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)
@@ -706,6 +701,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log("preparing clips and model (cached in benchmarks/.cache/)")
     paths = {clip_name(*s).removesuffix(f"-{SECONDS}s.mp4"): make_clip(CACHE / "clips" / clip_name(*s), *s, SECONDS) for s in specs}
+    meta_baseline = args.baseline_detector
     files = batch_files(n_batch) if n_batch else []
     weights, model = weights_path()
     from fakeprobe.checkpoint import load_checkpoint
@@ -717,28 +713,29 @@ def main(argv: list[str] | None = None) -> int:
     clips: dict = {}
     clips_before: dict = {}
     runner = "?"
-    for (w, h, gop, n), (name, path) in zip(specs, paths.items()):
+    for (w, h, gop, n, look), (name, path) in zip(specs, paths.items()):
         log(f"{name}: decode-only")
         d = run_worker("decode", clip=str(path), **common)
         log(f"{name}: ours")
         o = run_worker("ours", clip=str(path), **common)
         runner = o["runner"]
-        if args.compare_before:
-            log(f"{name}: ours, before the speed fixes")
-            clips_before[name] = run_worker("ours", clip=str(path), before=True, **common)
+        if not args.no_sequential:
+            log(f"{name}: ours, sequential")
+            clips_before[name] = run_worker("ours", clip=str(path), config=SEQUENTIAL, **common)
         b = None
         if not args.no_baseline:
-            log(f"{name}: baseline (original design)")
-            b = run_worker("baseline", clip=str(path), **common)
-        info = (f"{w}×{h}, {SECONDS} s at {FPS} fps, H.264, keyframe interval {gop} ({d['keyframes']:.0f} keyframes), "
-                f"{n} face{'s' if n > 1 else ''}, {path.stat().st_size / 2**20:.1f} MiB.")
-        clips[name] = {"ours": o, "decode": d, "baseline": b, "info": info}
+            log(f"{name}: baseline (original design, {args.baseline_detector})")
+            b = run_worker("baseline", clip=str(path), detector=args.baseline_detector, **common)
+        mbits = path.stat().st_size * 8 / SECONDS / 1e6
+        info = (f"{w}×{h}, {SECONDS} s at {FPS} fps, H.264 (one slice per frame), keyframe interval {gop} ({d['keyframes']:.0f} keyframes), "
+                f"{n} face{'s' if n > 1 else ''}, {look} look, {path.stat().st_size / 2**20:.1f} MiB ({mbits:.1f} Mbit/s).")
+        clips[name] = {"ours": o, "decode": d, "baseline": b, "info": info, "mbits": mbits}
         disturbed |= set(other_load())
         log(f"  decode-only {d['total']:.2f} s, ours {o['total']:.2f} s ({o['total'] / d['total']:.2f}×)"
             + (f", baseline {b['total']:.2f} s ({b['total'] / o['total']:.1f}× slower)" if b else ""))
     threads = None
     if not args.no_threads:
-        names = [n for n in ("720p-gop30-3face", "1080p-gop30-3face") if n in paths] or list(paths)[:1]
+        names = [n for n in ("720p-gop30-3face-camera", "1080p-gop30-3face-camera") if n in paths] or list(paths)[:1]
         log(f"thread sweep on {', '.join(names)}")
         threads = run_worker("threads", clips=[str(paths[n]) for n in names], **common)
         disturbed |= set(other_load())
@@ -752,8 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     foreign = ((cpu_end[0] - cpu_start[0]) - (cpu_end[1] - cpu_start[1])) / (wall * (os.cpu_count() or 1))
     if foreign > 0.05:
         disturbed.add(f"other processes used {100 * foreign:.0f}% of the CPU")
-    kept = [(f"{name} {mode}", r) for name, c in clips.items() for mode, r in c.items() if isinstance(r, dict)]
-    kept += [(f"{name} ours-before", r) for name, r in clips_before.items()]
+    kept = [(f"{name} {mode}", r) for name, c in clips.items() for mode, r in c.items() if isinstance(r, dict) and "total" in r]
+    kept += [(f"{name} ours-sequential", r) for name, r in clips_before.items()]
     kept += [(label, r) for label, r in (("thread sweep", threads), ("batch", batch)) if r]
     bad = [label for label, r in kept if r.get("foreign_cpu", 0.0) > DISTURBED]
     if bad:
@@ -763,7 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": command, "quick": args.quick, "runs": runs,
         "machine": machine(), "model": model, "runner": runner, "load_start": load_start, "load_end": os.getloadavg()[0],
         "wall_s": wall,
-        "disturbed": "; ".join(sorted(disturbed)),
+        "disturbed": "; ".join(sorted(disturbed)), "baseline_detector": meta_baseline,
     }
     raw = CACHE / f"results-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
     raw.write_text(json.dumps({"meta": meta, "clips": clips, "threads": threads, "batch": batch, "before": clips_before}, indent=1))

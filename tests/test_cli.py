@@ -385,3 +385,15 @@ def test_video_containers(suffix, codec, pix_fmt, photo, tmp_path, run, checkpoi
     validate(rec)
     assert rec["verdict"] in ("FAKE", "REAL"), rec["error"]
     assert rec["media"]["frame_count"] == 6 and rec["media"]["frames_analysed"] == 3 and rec["faces"] == 3
+
+
+def test_speed_flags_reach_the_scan_config(face_clip, run, checkpoint):
+    from fakeprobe.cli import _scan_config, build_parser
+
+    args = build_parser().parse_args(["scan", str(face_clip), "--threads", "1", "--every-small-face"])
+    cfg = _scan_config(args)
+    assert cfg.threads == 1 and cfg.small_faces_every == 1
+    default = _scan_config(build_parser().parse_args(["scan", str(face_clip)]))
+    assert default.threads == 0 and default.small_faces_every == 2
+    code, out, _ = run("scan", str(face_clip), "--weights", str(checkpoint), "--threads", "1", "--every-small-face", "--json")
+    assert code in (0, 1) and json.loads(out)[0]["faces"] > 0

@@ -133,8 +133,10 @@ class Analyzer:
             got = 0
             # decoding runs ahead in a thread while detection (and the caller's on_faces, e.g.
             # classification) works on the frames already decoded
+            t1 = time.perf_counter()
             decoded = video.iter_frames(path, index, times, max_side=cfg.analyse_max_side, max_pixels=cfg.max_pixels, deadline=deadline)
             stream = Prefetch(decoded, depth=2 * detector.chunk) if cfg.overlap else _Eager(decoded)
+            decode_s += time.perf_counter() - t1  # _Eager decodes here; with Prefetch, "decode" is the time spent waiting for frames
             try:
                 while True:
                     t1 = time.perf_counter()
