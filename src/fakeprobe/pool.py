@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -47,8 +48,9 @@ def _worker(conn: Connection, weights, config: ScanConfig, task: Callable[[Any, 
 def _context():
     """Workers are forked from a fork server that imported the scanning code once, so they share
     those pages (torch, OpenCV, PyAV, ONNX Runtime: ~300 MiB each) instead of each loading its own
-    copy; a fork server never has this process' threads or locks. Spawn where there is none."""
-    if "forkserver" not in mp.get_all_start_methods():
+    copy; a fork server never has this process' threads or locks. Spawn elsewhere than Linux (macOS
+    frameworks are not safe to use after a fork)."""
+    if not sys.platform.startswith("linux") or "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["fakeprobe.detector"])
