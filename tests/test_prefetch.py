@@ -153,3 +153,13 @@ def test_scan_keeps_no_full_frames_but_evidence_gets_thumbnails(make_detector, f
     assert all(f.image is None for f in a.frames) and a.faces
     result, evidence = det.scan_with_evidence(face_clip)
     assert len(evidence.frames) == len(result.frames) and all(img.ndim == 3 for img in evidence.frames)
+
+
+def test_workers_fork_from_a_preloaded_server_on_linux():
+    import sys
+
+    from fakeprobe.pool import _context
+
+    ctx = _context()
+    expected = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    assert ctx.get_start_method() == expected
