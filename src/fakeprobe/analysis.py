@@ -199,14 +199,15 @@ class Analyzer:
     @staticmethod
     def crops(analysis: Analysis, size: int, margin: float, align: bool) -> np.ndarray:
         """Face crops in frame order, the same for scan, extract and training."""
-        out = [
-            crop_face(fr.image, face.box, face.landmarks, size=size, margin=margin, align=align)
-            for fr, fs in zip(analysis.frames, analysis.faces)
-            for face in fs
-        ]
-        if not out:
+        parts = [Analyzer.frame_crops(fr, fs, size, margin, align) for fr, fs in zip(analysis.frames, analysis.faces)]
+        return np.concatenate(parts) if parts else np.zeros((0, size, size, 3), np.uint8)
+
+    @staticmethod
+    def frame_crops(frame: video.Frame, faces: list[Face], size: int, margin: float, align: bool) -> np.ndarray:
+        """The crops (N, size, size, 3) of one frame's faces."""
+        if not faces:
             return np.zeros((0, size, size, 3), np.uint8)
-        return np.stack(out)
+        return np.stack([crop_face(frame.image, f.box, f.landmarks, size=size, margin=margin, align=align) for f in faces])
 
 
 class _Eager:

@@ -9,7 +9,6 @@ import numpy as np
 
 from .analysis import Analysis, Analyzer
 from .cpus import scan_threads
-from .crop import crop_face
 from .faces import Face
 from .video import Frame
 from .checkpoint import Checkpoint, load_checkpoint
@@ -161,10 +160,7 @@ class _ScoredCrops:
         d = self.detector
         size = d.meta.input_size
         for fr, fs in zip(frames, faces):
-            self.crops[id(fr)] = (
-                np.stack([crop_face(fr.image, f.box, f.landmarks, size=size, margin=d.margin, align=d.meta.align) for f in fs])
-                if fs else np.zeros((0, size, size, 3), np.uint8)
-            )
+            self.crops[id(fr)] = Analyzer.frame_crops(fr, fs, size, d.margin, d.meta.align)
             self.pending.append(id(fr))
         if not decoding:
             self._classify_pending()
