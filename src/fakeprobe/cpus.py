@@ -24,8 +24,8 @@ def scan_threads(requested: int = 0, *, workers: int = 1) -> int:
 
 def beside_decoder(threads: int) -> int:
     """Threads for detection and classification while the decoder thread is working: one fewer
-    than the scan's share, at least one. On 2 cores, 1 detection thread beside the decoder
-    scanned high-bitrate clips 10-25% faster than 2 (BENCHMARKS.md)."""
+    than the scan's share, at least one. On 2 cores, 1 detection thread beside the decoder scanned
+    up to 13% faster than not overlapping, 2 threads beside it were slower (BENCHMARKS.md)."""
     return max(1, threads - 1)
 
 

@@ -8,17 +8,17 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .analysis import Analysis, Analyzer
-from .cpus import scan_threads
-from .faces import Face
-from .video import Frame
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import ScanConfig
+from .cpus import scan_threads
 from .errors import FakeprobeError, ModelError
 from .evidence import Evidence
+from .faces import Face
 from .inference import CalibratedScorer, make_runner
 from .memory import release_free_memory
 from .results import ERROR, FAKE, NO_FACE, REAL, ErrorRecord, FaceRecord, FrameRecord, ModelRecord, PersonRecord, ScanResult
 from .scoring import deciding_track, sigmoid, track_logits
+from .video import Frame
 
 
 class Detector:
@@ -139,8 +139,6 @@ class Detector:
         if a.media.kind == "video" and len(detections) < min(8, a.media.frames_analysed):
             result.warnings.append(f"few faces found ({len(detections)}): the score rests on little evidence")
         return result
-
-
 
 
 class _ScoredCrops:

@@ -23,13 +23,13 @@ from .results import ERROR, ErrorRecord, ModelRecord, ScanResult
 READY_TIMEOUT_S = 300.0  # model loading, and a first ONNX export, on a slow machine
 
 
-def _worker(conn: Connection, weights, config: ScanConfig, task: Callable[[Any, Path], ScanResult] | None, threads: int) -> None:
+def _worker(conn: Connection, weights, config: ScanConfig, task: Callable[[Any, Path], ScanResult] | None) -> None:
     import torch
 
     from .detector import Detector
     from .errors import FakeprobeError
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(config.threads)
     try:
         detector = Detector(weights, config)
     except FakeprobeError as exc:
@@ -82,9 +82,8 @@ class ScanPool:
 
     def _start(self) -> _Worker:
         parent, child = self.ctx.Pipe()
-        threads = scan_threads(self.config.threads, workers=self.workers)
-        config = dataclasses.replace(self.config, threads=threads)
-        p = self.ctx.Process(target=_worker, args=(child, self.weights, config, self.task, threads), daemon=True)
+        config = dataclasses.replace(self.config, threads=scan_threads(self.config.threads, workers=self.workers))
+        p = self.ctx.Process(target=_worker, args=(child, self.weights, config, self.task), daemon=True)
         p.start()
         child.close()
         if not parent.poll(READY_TIMEOUT_S):

@@ -235,11 +235,8 @@ def iter_frames(
 
 # MPEG program streams (.mpg, .vob) and raw MPEG video: after a seek the parser can stamp the first
 # frames with a neighbour's timestamp, so the wrong frame would be returned; decode them front to back.
-_THREAD_TYPE = "AUTO"
-
-
 def _decode_threads() -> int:
-    """One decoder thread per usable core: FFmpeg's own choice (cores + 1) decoded 15% slower on
+    """One decoder thread per usable core: FFmpeg's own choice (cores + 1) took 14% longer on
     2 cores (BENCHMARKS.md)."""
     return min(usable_cores(), 16)
 _UNRELIABLE_SEEK_FORMATS = {"mpeg", "mpegvideo"}
@@ -254,7 +251,7 @@ def _decode(path: Path, index: _PacketIndex, wanted: list[float], seek: bool, ma
     container = _open(path)
     try:
         stream = _video_stream(container, path)
-        stream.thread_type = _THREAD_TYPE
+        stream.thread_type = "AUTO"
         stream.codec_context.thread_count = _decode_threads()
         if container.format.name in _UNRELIABLE_SEEK_FORMATS:
             seek = False
