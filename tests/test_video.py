@@ -119,6 +119,33 @@ def test_seeking_decode_equals_sequential_decode(coded_clip):
         assert np.array_equal(f.image, ref[f.time_s]), f.index
 
 
+def _frames_out_of_decoder(path: Path, wanted: list[float], skip: bool) -> list[float]:
+    """Times of the frames the decoder produced reading the whole file with ``video._decoded``."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        base = float(s.time_base)
+        start = s.start_time * base if s.start_time is not None else 0.0
+        return [f.pts * base - start for f in video._decoded(c, s, wanted, skip, start, base)]
+
+
+@pytest.mark.parametrize("codec, suffix, opts", [("libx264", "mp4", {"bf": "3"}), ("mpeg4", "avi", {"bf": "2"}), ("libx265", "mkv", {})],
+                         ids=["h264", "mpeg4", "hevc"])
+def test_unwanted_non_reference_frames_are_not_decoded(tmp_path, codec, suffix, opts):
+    """B-frames nothing refers to are skipped unless wanted; wanted ones among them come back exact."""
+    path = synth.write_video(tmp_path / f"b.{suffix}", (coded(i) for i in range(N_CODED)), FPS, codec=codec, gop=250, options=opts)
+    _, index = video.probe(path)
+    everything = _frames_out_of_decoder(path, [], skip=False)
+    assert everything == pytest.approx(index.times)
+    skipped = sorted(set(index.times) - set(_frames_out_of_decoder(path, [], skip=True)))
+    assert len(skipped) > N_CODED // 4  # most B-frames are not references
+    times = skipped[::5]
+    frames, _ = video.decode_frames(path, index, times)
+    assert [f.time_s for f in frames] == times
+    assert [read_code(f.image) for f in frames] == [index.times.index(t) for t in times]
+    slow, _ = video.decode_frames(path, index, times, skip_unwanted=False)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, slow))
+
+
 @pytest.mark.parametrize("n", [8, 32])
 def test_even_sampling_picks_the_frame_shown_at_each_time(coded_clip, n):
     info, index = video.probe(coded_clip)
