@@ -16,8 +16,8 @@ What it does (everything offline; clips are generated once and cached in benchma
   - ``ours``: ``Detector().scan(clip)`` with the default ScanConfig; per-stage times from the
     result (decode: probing plus the time the pipeline waited for decoded frames, detect,
     classify, total = whole scan),
-  - ``ours-sequential``: the same with ``overlap=False, small_faces_every=1`` (decode all
-    frames, then detect with every pyramid level, then classify, each on all cores): the
+  - ``ours-sequential``: the same with ``overlap=False, detect_every=1`` (decode all
+    frames, then the full face search on every frame, then classify, each on all cores): the
     pipeline before decoding overlapped the other stages,
   - ``decode-only``: probing and decoding the same 32 sampled frames with our decoder
     (``video.probe`` + ``video.frame_times`` + ``video.decode_frames``), nothing else,
@@ -442,7 +442,7 @@ def worker_batch(spec: dict) -> dict:
 
 # the pipeline before decoding overlapped the other stages (and before the coarse pyramid on every
 # second batch): everything one stage after the other, each stage on all cores
-SEQUENTIAL = {"overlap": False, "small_faces_every": 1}
+SEQUENTIAL = {"overlap": False, "detect_every": 1}
 
 WORKERS = {"ours": worker_ours, "decode": worker_decode, "baseline": worker_baseline, "threads": worker_threads, "batch": worker_batch}
 

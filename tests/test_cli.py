@@ -390,10 +390,13 @@ def test_video_containers(suffix, codec, pix_fmt, photo, tmp_path, run, checkpoi
 def test_speed_flags_reach_the_scan_config(face_clip, run, checkpoint):
     from fakeprobe.cli import _scan_config, build_parser
 
-    args = build_parser().parse_args(["scan", str(face_clip), "--threads", "1", "--every-small-face"])
+    args = build_parser().parse_args(["scan", str(face_clip), "--threads", "1", "--detect-every", "1"])
     cfg = _scan_config(args)
-    assert cfg.threads == 1 and cfg.small_faces_every == 1
+    assert cfg.threads == 1 and cfg.detect_every == 1
     default = _scan_config(build_parser().parse_args(["scan", str(face_clip)]))
-    assert default.threads == 0 and default.small_faces_every == 2
-    code, out, _ = run("scan", str(face_clip), "--weights", str(checkpoint), "--threads", "1", "--every-small-face", "--json")
+    assert default.threads == 0 and default.detect_every == 2
+    for flag, value in (("--detect-every", "0"), ("--threads", "-1")):
+        code, _, err = run("scan", str(face_clip), flag, value)
+        assert code == 2 and flag in err
+    code, out, _ = run("scan", str(face_clip), "--weights", str(checkpoint), "--threads", "1", "--detect-every", "1", "--json")
     assert code in (0, 1) and json.loads(out)[0]["faces"] > 0

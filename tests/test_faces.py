@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fakeprobe import synth
+from fakeprobe import faces
 from fakeprobe.faces import FaceDetector
 
 
@@ -76,32 +77,89 @@ def _small_face_frame(photo, t: float = 0.0) -> np.ndarray:
     return frame
 
 
-def test_coarse_pass_misses_small_faces_and_the_search_near_known_faces_finds_them(photo):
+def test_search_near_known_faces_finds_them(photo, hd_frame):
     det = FaceDetector("cpu")
     frame = _small_face_frame(photo)
-    (full,) = det.detect([frame])
-    assert len(full) == 1 and full[0].box[2] - full[0].box[0] < 2 * det.min_face_size * 1280 / 640
-    (coarse,) = det.detect([frame], small_faces=False)
-    assert coarse == []  # the skipped pyramid levels are the ones that find it
-    (near,) = det.detect([frame], small_faces=False, near=np.array([full[0].box]))
-    assert len(near) == 1
-    side = full[0].box[2] - full[0].box[0]
-    assert np.allclose(near[0].box, full[0].box, atol=0.2 * side)  # same face: boxes within a fifth of its side
-    assert np.allclose(near[0].landmarks, full[0].landmarks, atol=0.2 * side)
-    # frames that are not downscaled for detection always get the whole pyramid
-    small = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
-    assert len(det.detect([small], small_faces=False)[0]) == 1
+    for image in (frame, hd_frame):
+        full = det.detect([image])[0]
+        assert full
+        near = det.detect_near([image], [np.array([f.box for f in full])])[0]
+        assert len(near) == len(full)
+        for a, b in zip(sorted(full, key=lambda f: f.box[0]), sorted(near, key=lambda f: f.box[0])):
+            side = a.box[2] - a.box[0]
+            assert np.allclose(a.box, b.box, atol=0.2 * side)  # same face: boxes within a fifth of its side
+            assert np.allclose(a.landmarks, b.landmarks, atol=0.2 * side)
+    # nothing to look around, or only where there is no face: nothing found
+    assert det.detect_near([frame, frame], [np.zeros((0, 4)), np.array([[900.0, 500, 1000, 600]])]) == [[], []]
+
+
+def test_wide_reach_finds_a_face_that_moved_by_its_own_size(hd_frame):
+    det = FaceDetector("cpu")
+    full = det.detect([hd_frame])[0]
+    box = max(full, key=lambda f: f.box[0]).box
+    moved = box + np.array([-1, -0.2, -1, -0.2]) * 0.9 * (box[2] - box[0])  # 0.9 sides left, 0.18 up
+    assert not any(abs(f.box[0] - box[0]) < 10 for f in det.detect_near([hd_frame], [moved[None]])[0])
+    wide = det.detect_near([hd_frame], [np.append(moved, faces.WIDE_REACH)[None]])[0]
+    assert any(np.allclose(f.box, box, atol=0.2 * (box[2] - box[0])) for f in wide)
+
+
+def test_between_merges_one_face_seen_on_both_sides():
+    a = np.array([[100.0, 100, 200, 200]])
+    same = faces.between(a, a + 10)
+    assert same.shape == (1, 5) and np.allclose(same[0], [105, 105, 205, 205, faces.NEAR_REACH])
+    moved = faces.between(a, a + [80, 0, 80, 0])  # by 0.8 of its side: halfway, and both ends
+    assert moved.shape == (3, 5) and np.allclose(moved[0, :4], [140, 100, 240, 200])
+    one_side = faces.between(a, np.zeros((0, 4)))
+    assert one_side.shape == (1, 5) and one_side[0, 4] == faces.WIDE_REACH
+    # two different faces (far apart, or of very different sizes) stay two, each with a wide reach
+    two = faces.between(a, np.array([[600.0, 100, 700, 200]]))
+    assert two.shape == (2, 5) and (two[:, 4] == faces.WIDE_REACH).all()
+    assert faces.between(a, np.array([[100.0, 100, 400, 400]])).shape == (2, 5)
+    assert faces.between(np.zeros((0, 4)), np.zeros((0, 4))).shape == (0, 5)
+
+
+def _counting(det: FaceDetector) -> dict[str, int]:
+    calls = {"full": 0, "near": 0}
+    detect, detect_near = det.detect, det.detect_near
+
+    def counted_detect(images):
+        calls["full"] += len(images)
+        return detect(images)
+
+    def counted_near(images, near):
+        calls["near"] += len(images)
+        return detect_near(images, near)
+
+    det.detect, det.detect_near = counted_detect, counted_near
+    return calls
 
 
 def test_small_face_is_found_in_every_sampled_frame(photo, tmp_path):
-    """With the default small_faces_every=2, frames in the coarse batches still find a small
-    face that was seen in the batch before."""
+    """With the default detect_every=2 only every second frame gets the full search, and the
+    small face is still found in every frame."""
     from fakeprobe.analysis import Analyzer
     from fakeprobe.config import ScanConfig
 
     path = synth.write_video(tmp_path / "small.mp4", (_small_face_frame(photo, i / 10) for i in range(12)), 10.0)
     cfg = ScanConfig(frames=12)
-    assert cfg.small_faces_every == 2
-    a = Analyzer(cfg).analyse(path)
+    assert cfg.detect_every == 2
+    analyzer = Analyzer(cfg)
+    calls = _counting(analyzer.face_detector)
+    a = analyzer.analyse(path)
+    assert calls == {"full": 6, "near": 6}
     assert [len(fs) for fs in a.faces] == [1] * 12
     assert len({t for ts in a.tracks for t in ts}) == 1
+
+
+def test_a_face_in_a_single_sampled_frame_needs_the_full_search_there(photo, tmp_path):
+    """The price of detect_every=2: a face visible in only one sampled frame that is not fully
+    searched is not found; detect_every=1 finds it."""
+    from fakeprobe.analysis import Analyzer
+    from fakeprobe.config import ScanConfig
+
+    # 8 frames at 1 fps, sampled one by one: batches of 4, fully searched at positions 1 and 3
+    path = synth.scene_video(tmp_path / "flash.mp4", photo, width=640, height=360, seconds=8, fps=1,
+                             faces=lambda i: 1 if i in (2, 5) else 0)
+    per_frame = {every: [len(fs) for fs in Analyzer(ScanConfig(frames=8, detect_every=every)).analyse(path).faces] for every in (1, 2)}
+    assert per_frame[1] == [0, 0, 1, 0, 0, 1, 0, 0]
+    assert per_frame[2] == [0, 0, 0, 0, 0, 1, 0, 0]  # frame 2 is searched near faces only (there are none)

@@ -133,7 +133,7 @@ def test_overlapped_scan_equals_sequential_scan(make_detector, media_dir, photo)
 
     path = synth.scene_video(media_dir / "overlap.mp4", photo, width=1280, height=720, seconds=2.0, fps=10,
                              faces=lambda i: 0 if i < 5 else 1 if i < 12 else 2)
-    results = [make_detector(frames=20, overlap=ov, small_faces_every=1).scan(path) for ov in (True, False)]
+    results = [make_detector(frames=20, overlap=ov).scan(path) for ov in (True, False)]
     a, b = (r.to_dict() for r in results)
     for r in (a, b):
         r.pop("elapsed_s")
@@ -163,3 +163,35 @@ def test_workers_fork_from_a_preloaded_server_on_linux():
     ctx = _context()
     expected = "forkserver" if sys.platform.startswith("linux") else "spawn"
     assert ctx.get_start_method() == expected
+
+
+def test_classification_fills_the_waits_for_the_decoder(make_detector, face_clip, monkeypatch):
+    """While detection waits for slow decoding, crops are classified by a one-thread ONNX session
+    (the decoder keeps the other core); the result is the same as without overlap."""
+    from fakeprobe import video
+    from fakeprobe.inference import OnnxRunner
+
+    det = make_detector(frames=12, backend="onnx", threads=2)
+    beside = det.beside_scorer
+    assert beside is not det.scorer
+    (_, runner), = beside.members
+    assert isinstance(runner, OnnxRunner) and runner.session.get_session_options().intra_op_num_threads == 1
+    assert make_detector(frames=12, backend="onnx", threads=1).beside_scorer is make_detector(frames=12, backend="onnx", threads=1).scorer
+
+    decode = video.iter_frames
+
+    def slow(*args, **kw):
+        for i, frame in enumerate(decode(*args, **kw)):
+            if i >= 4:
+                time.sleep(0.15)  # a slow decoder: detection of the first batch then waits
+            yield frame
+
+    calls = []
+    logits = beside.logits
+    monkeypatch.setattr(beside, "logits", lambda crops: calls.append(len(crops)) or logits(crops))
+    monkeypatch.setattr(video, "iter_frames", slow)
+    waited = det.scan(face_clip)
+    assert calls and sum(calls) <= waited.faces  # crops were classified while detection waited
+    monkeypatch.setattr(video, "iter_frames", decode)
+    plain = make_detector(frames=12, backend="onnx", threads=2, overlap=False).scan(face_clip)
+    assert [d.probability for d in waited.detections] == pytest.approx([d.probability for d in plain.detections], abs=2e-4)

@@ -18,7 +18,7 @@ from .config import ScanConfig
 from .cpus import beside_decoder, scan_threads, torch_threads
 from .crop import crop_face
 from .errors import InputError, ResourceLimitError
-from .faces import Face, FaceDetector
+from .faces import Face, FaceDetector, between
 from .images import IMAGE_SUFFIXES, load_image
 from .prefetch import Prefetch
 from .results import MediaRecord
@@ -28,6 +28,9 @@ from .tracking import link_tracks
 # on_faces(frames, faces, decoding): ``decoding`` is True while the decoder thread is busy with
 # the next frames (work done then competes with it for the cores)
 FacesCallback = Callable[[list[video.Frame], list[list[Face]], bool], None]
+# on_wait(): called while detection waits for the decoder; does a little work (e.g. classifies a
+# few crops) and returns whether there was any to do
+WaitCallback = Callable[[], bool]
 
 
 @dataclass
@@ -54,12 +57,15 @@ class Analyzer:
             self._faces = FaceDetector(cfg.device, max_side=cfg.detect_max_side, min_score=cfg.min_face_score, min_face_size=cfg.min_face_size)
         return self._faces
 
-    def analyse(self, path: Path, on_faces: FacesCallback | None = None, *, keep_images: bool = True) -> Analysis:
+    def analyse(self, path: Path, on_faces: FacesCallback | None = None, *, on_wait: WaitCallback | None = None,
+                keep_images: bool = True) -> Analysis:
         """Decode, detect and track faces in one file (no classification).
 
         ``on_faces(frames, faces, decoding)`` is called for each batch of frames as soon as its
         faces are found, while later frames are still being decoded: work done there overlaps
         decoding (``decoding`` says whether the decoder is busy at that moment).
+        ``on_wait()`` is called, again and again while it returns True, whenever detection would
+        otherwise wait for the decoder: the core detection leaves free is used then.
         With ``keep_images=False`` the frames' pixels are dropped after that call (``image`` is
         None in the result), which keeps memory low when the caller took what it needed there.
         """
@@ -80,7 +86,7 @@ class Analyzer:
         with torch_threads(scan_threads(self.config.threads)):
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 return self._analyse_image(path, on_faces, keep_images)
-            return self._analyse_video(path, on_faces, keep_images)
+            return self._analyse_video(path, on_faces, on_wait, keep_images)
 
     def _analyse_image(self, path: Path, on_faces: FacesCallback | None, keep_images: bool) -> Analysis:
         t0 = time.perf_counter()
@@ -103,7 +109,7 @@ class Analyzer:
         tracks = link_tracks([[f.box for f in fs] for fs in faces])
         return Analysis(media, frames, faces, tracks, warnings, {"decode": t1 - t0, "detect": t2 - t1})
 
-    def _analyse_video(self, path: Path, on_faces: FacesCallback | None, keep_images: bool) -> Analysis:
+    def _analyse_video(self, path: Path, on_faces: FacesCallback | None, on_wait: WaitCallback | None, keep_images: bool) -> Analysis:
         cfg = self.config
         t0 = time.perf_counter()
         deadline = time.monotonic() + cfg.time_limit_s
@@ -120,10 +126,8 @@ class Analyzer:
         sampled: set[float] = set()
         undecoded = 0
         analysed_size = (0, 0)  # width, height of the decoded frames
-        chunk_no = 0
         all_threads = scan_threads(cfg.threads)
         busy_threads = beside_decoder(all_threads)
-        near = None  # faces of the previous batch of frames
         wanted = video.even_times(duration, cfg.frames)
         for round_ in range(cfg.max_frame_rounds + 1):
             times = [t for t in video.frame_times(index, wanted) if t not in sampled]
@@ -131,6 +135,7 @@ class Analyzer:
                 break
             sampled.update(times)
             got = 0
+            before = np.zeros((0, 4))  # faces of the last fully searched frame
             # decoding runs ahead in a thread while detection (and the caller's on_faces, e.g.
             # classification) works on the frames already decoded
             t1 = time.perf_counter()
@@ -139,23 +144,20 @@ class Analyzer:
             decode_s += time.perf_counter() - t1  # _Eager decodes here; with Prefetch, "decode" is the time spent waiting for frames
             try:
                 while True:
+                    if on_wait is not None and cfg.overlap:
+                        while stream.ready() < detector.chunk and not stream.idle() and on_wait():
+                            pass
                     t1 = time.perf_counter()
                     chunk = list(itertools.islice(stream, detector.chunk))
                     t2 = time.perf_counter()
                     decode_s += t2 - t1
                     if not chunk:
                         break
-                    # faces under 2 x min_face_size are searched in full every n-th batch; in the
-                    # others only around the faces of the batch before (BENCHMARKS.md)
-                    small_faces = chunk_no % max(1, cfg.small_faces_every) == 0
                     # while the decoder works it keeps one core; when it waits (done, or its queue
                     # is full) detection takes them all
                     decoding = not stream.idle()
-                    threads = busy_threads if decoding else all_threads
-                    with torch_threads(threads):
-                        chunk_faces = detector.detect([f.image for f in chunk], small_faces=small_faces, near=near)
-                    near = np.array([f.box for fs in chunk_faces for f in fs]).reshape(-1, 4)
-                    chunk_no += 1
+                    with torch_threads(busy_threads if decoding else all_threads):
+                        chunk_faces, before = _detect_chunk(detector, [f.image for f in chunk], cfg.detect_every, before)
                     detect_s += time.perf_counter() - t2
                     got += len(chunk)
                     frames += chunk
@@ -208,6 +210,32 @@ class Analyzer:
         if not faces:
             return np.zeros((0, size, size, 3), np.uint8)
         return np.stack([crop_face(frame.image, f.box, f.landmarks, size=size, margin=margin, align=align) for f in faces])
+
+
+def _detect_chunk(detector: FaceDetector, images: list[np.ndarray], every: int, before: np.ndarray) -> tuple[list[list[Face]], np.ndarray]:
+    """Faces in a batch of consecutive sampled frames: the full search runs on the last frame and
+    on every ``every``-th one before it; each frame in between is searched only around the faces of
+    the fully searched frames on either side (``before``: those of the last full frame of the
+    previous batch), which finds a face seen in either. Returns the faces and the boxes of this
+    batch's last frame."""
+    n = len(images)
+    full = [k for k in range(n) if (n - 1 - k) % max(1, every) == 0]
+    faces: list[list[Face]] = [[] for _ in images]
+    for k, found in zip(full, detector.detect([images[k] for k in full])):
+        faces[k] = found
+
+    def boxes(k: int) -> np.ndarray:
+        return np.array([f.box for f in faces[k]]).reshape(-1, 4)
+
+    rest = [k for k in range(n) if k not in full]
+    near = []
+    for k in rest:
+        prev = [j for j in full if j < k]
+        after = min(j for j in full if j > k)
+        near.append(between(boxes(prev[-1]) if prev else before, boxes(after)))
+    for k, found in zip(rest, detector.detect_near([images[k] for k in rest], near)):
+        faces[k] = found
+    return faces, boxes(n - 1)
 
 
 class _Eager:

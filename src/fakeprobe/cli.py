@@ -23,12 +23,10 @@ def _scan_config(args) -> "ScanConfig":  # noqa: F821
 
     kw = {"device": args.device, "backend": args.backend}
     renames = {"time_limit": "time_limit_s", "max_duration": "max_duration_s"}
-    for name in ("frames", "threshold", "margin", "time_limit", "max_pixels", "max_duration", "threads"):
+    for name in ("frames", "threshold", "margin", "time_limit", "max_pixels", "max_duration", "threads", "detect_every"):
         v = getattr(args, name, None)
         if v is not None:
             kw[renames.get(name, name)] = v
-    if getattr(args, "every_small_face", False):
-        kw["small_faces_every"] = 1
     return ScanConfig(**kw)
 
 
@@ -72,6 +70,10 @@ def cmd_scan(args) -> int:
         return _fail("--threshold must be between 0 and 1")
     if args.frames is not None and args.frames < 1:
         return _fail("--frames must be at least 1")
+    if args.detect_every is not None and args.detect_every < 1:
+        return _fail("--detect-every must be at least 1")
+    if args.threads is not None and args.threads < 0:
+        return _fail("--threads must be 0 (all cores) or more")
     paths = expand_inputs(args.paths)
     if not paths:
         return _fail("no input files found")
@@ -271,9 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1,
                    help="analysis processes (default 1); each file gets a hard time limit and crash isolation; 0: in this process")
     s.add_argument("--threads", type=int, help="CPU threads per analysis process, decoder included (default: its share of the cores)")
-    s.add_argument("--every-small-face", action="store_true",
-                   help="search for small faces (under ~80 px in a 720p frame) in full on every frame; by default every second "
-                        "batch of 4 frames, and near the faces already found in the others (about 25%% faster)")
+    s.add_argument("--detect-every", type=int, metavar="N",
+                   help="full face search on every N-th sampled frame (default 2); the frames in between are searched only "
+                        "near the faces found on either side. 1: full search on every frame (slower; also finds a face "
+                        "seen in a single sampled frame)")
     s.add_argument("--max-pixels", type=int, help="refuse frames/images with more pixels (default 8192*8192)")
     s.add_argument("--max-duration", type=float, help="analyse at most this many seconds of each video (default 10800)")
     g = s.add_mutually_exclusive_group()

@@ -10,11 +10,11 @@ import numpy as np
 from .analysis import Analysis, Analyzer
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import ScanConfig
-from .cpus import scan_threads
+from .cpus import beside_decoder, scan_threads
 from .errors import FakeprobeError, ModelError
 from .evidence import Evidence
 from .faces import Face
-from .inference import CalibratedScorer, make_runner
+from .inference import ONNX_ONE_THREAD_BATCH, CalibratedScorer, OnnxRunner, make_runner
 from .memory import release_free_memory
 from .results import ERROR, FAKE, NO_FACE, REAL, ErrorRecord, FaceRecord, FrameRecord, ModelRecord, PersonRecord, ScanResult
 from .scoring import deciding_track, sigmoid, track_logits
@@ -36,11 +36,26 @@ class Detector:
         for c in self.checkpoints[1:]:
             if (c.meta.input_size, c.meta.crop_margin, c.meta.align) != (first.input_size, first.crop_margin, first.align):
                 raise ModelError(f"{c.path}: ensemble members must share input size, crop margin and alignment")
-        threads = scan_threads(self.config.threads)
+        self._threads = scan_threads(self.config.threads)
         self.scorer = CalibratedScorer(
-            [(c, make_runner(c, self.config.device, self.config.backend, self.config.batch_size, threads)) for c in self.checkpoints]
+            [(c, make_runner(c, self.config.device, self.config.backend, self.config.batch_size, self._threads)) for c in self.checkpoints]
         )
+        self._beside_scorer: CalibratedScorer | None = None
         self.analyzer = Analyzer(self.config)
+
+    @property
+    def beside_scorer(self) -> CalibratedScorer:
+        """The classifier to run beside a busy decoder: ONNX Runtime sessions with the threads the
+        decoder leaves (one on 2 cores). One-thread classification while detection waits for
+        frames, two threads otherwise, scanned a 720p clip ~10% faster than two threads always
+        (BENCHMARKS.md); torch runners are shared as they are."""
+        if self._beside_scorer is None:
+            threads = beside_decoder(self._threads)
+            if threads < self._threads and all(isinstance(r, OnnxRunner) for _, r in self.scorer.members):
+                self._beside_scorer = CalibratedScorer([(c, OnnxRunner(c, batch_size=self.config.batch_size, threads=threads)) for c in self.checkpoints])
+            else:
+                self._beside_scorer = self.scorer
+        return self._beside_scorer
 
     # -- settings derived from the model, overridable by the config ------------------------
     @property
@@ -77,7 +92,7 @@ class Detector:
         start = time.perf_counter()
         try:
             scored = _ScoredCrops(self)
-            analysis = self.analyzer.analyse(path, scored.add, keep_images=evidence is not None)
+            analysis = self.analyzer.analyse(path, scored.add, on_wait=scored.classify_some, keep_images=evidence is not None)
             result = self._score(path, analysis, scored, evidence)
         except FakeprobeError as exc:
             result = ScanResult(path=str(path), verdict=ERROR, probability=None, threshold=self.threshold, error=ErrorRecord(exc.kind, str(exc)))
@@ -143,8 +158,9 @@ class Detector:
 
 class _ScoredCrops:
     """Crops of the faces, cut as soon as they are found (so the full frames can go), and their
-    logits: computed batch by batch while the decoder waits, else at the end, so that the
-    classifier's threads never compete with a busy decoder (BENCHMARKS.md)."""
+    logits: computed with all threads while the decoder waits, with the threads it leaves while
+    detection waits for the decoder, else at the end, so that the classifier's threads never
+    compete with a busy decoder and detection (BENCHMARKS.md)."""
 
     def __init__(self, detector: Detector):
         self.detector = detector
@@ -164,17 +180,35 @@ class _ScoredCrops:
             self._classify_pending()
         self.seconds += time.perf_counter() - t0
 
-    def _classify_pending(self) -> None:
+    def classify_some(self) -> bool:
+        """Classify the crops of the first pending frames, a couple at a time so that detection can
+        resume as soon as frames arrive; False if none were pending."""
         if not self.pending:
+            return False
+        t0 = time.perf_counter()
+        take, n = 0, 0
+        while take < len(self.pending) and (n == 0 or n + len(self.crops[self.pending[take]]) <= ONNX_ONE_THREAD_BATCH):
+            n += len(self.crops[self.pending[take]])
+            take += 1
+        self._classify(self.pending[:take], self.detector.beside_scorer)
+        del self.pending[:take]
+        self.seconds += time.perf_counter() - t0
+        return True
+
+    def _classify_pending(self) -> None:
+        self._classify(self.pending, self.detector.scorer)
+        self.pending = []
+
+    def _classify(self, keys: list[int], scorer: CalibratedScorer) -> None:
+        if not keys:
             return
-        flat = np.concatenate([self.crops[k] for k in self.pending])
-        logits = self.detector.scorer.logits(flat) if len(flat) else np.zeros(0, np.float32)
+        flat = np.concatenate([self.crops[k] for k in keys])
+        logits = scorer.logits(flat) if len(flat) else np.zeros(0, np.float32)
         i = 0
-        for k in self.pending:
+        for k in keys:
             n = len(self.crops[k])
             self.logits[k] = logits[i : i + n]
             i += n
-        self.pending = []
 
     def in_order(self, frames: list[Frame]) -> tuple[np.ndarray, np.ndarray]:
         """All crops and logits, following ``frames`` (the analysis' time order)."""

@@ -46,20 +46,30 @@ class FaceDetector:
         for net in (self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet):
             net.to(memory_format=torch.channels_last)
 
-    def detect(self, images: list[np.ndarray], *, small_faces: bool = True, near: np.ndarray | None = None) -> list[list[Face]]:
-        """Faces for each RGB uint8 image, boxes in that image's pixel coordinates.
+    def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
+        """Faces for each RGB uint8 image, boxes in that image's pixel coordinates: the full
+        search (MTCNN's image pyramid, every face of at least ``min_face_size`` detection pixels)."""
+        return self._run(images, [None] * len(images))
 
-        ``small_faces=False`` (it only applies to images downscaled for detection) skips the two
-        finest levels of the image pyramid, which look for faces under twice ``min_face_size``
-        and cost about half of the detection time; small faces are then looked for only around
-        the boxes ``near`` (K, 4: x1, y1, x2, y2 in image pixels, e.g. faces of the frames before).
-        """
+    def detect_near(self, images: list[np.ndarray], near: list[np.ndarray]) -> list[list[Face]]:
+        """Faces for each image, looked for only around the boxes ``near[i]`` (K, 4 or 5: x1, y1,
+        x2, y2 in that image's pixels, and optionally a reach, e.g. from :func:`between`):
+        windows of 0.85–1.2 times a box's side, shifted by up to a quarter of it (and, with a
+        reach above that, windows of its size on a grid of a quarter of its side out to the reach) go
+        straight to MTCNN's second and third stages, which refine them. A fraction of the full
+        search's cost; it finds a face only where one was expected."""
+        return self._run(images, [_with_reach(b) for b in near])
+
+    def _run(self, images: list[np.ndarray], near: list[np.ndarray | None]) -> list[list[Face]]:
+        """``near[i]`` None: full search in image i; otherwise only around those boxes."""
         results: list[list[Face]] = [[] for _ in images]
-        # MTCNN batches only same-sized images: group by shape
-        groups: dict[tuple[int, int], list[int]] = {}
+        # MTCNN batches only same-sized images with the same kind of search: group them
+        groups: dict[tuple[int, int, bool], list[int]] = {}
         for i, img in enumerate(images):
-            groups.setdefault(img.shape[:2], []).append(i)
-        for (h, w), idxs in groups.items():
+            if near[i] is not None and len(near[i]) == 0:
+                continue  # nothing to look around
+            groups.setdefault((*img.shape[:2], near[i] is None), []).append(i)
+        for (h, w, full), idxs in groups.items():
             scale = min(1.0, self.max_side / max(h, w))
             small = [
                 cv2.resize(images[i], (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
@@ -71,9 +81,8 @@ class FaceDetector:
                 continue  # smaller than MTCNN's first-stage window: no face can be found
             for start in range(0, len(idxs), self.chunk):
                 part = idxs[start : start + self.chunk]
-                coarse = not small_faces and scale < 1.0
-                found = _detect_faces(self.mtcnn, np.stack(small[start : start + self.chunk]), skip_levels=2 if coarse else 0,
-                                      near=_small_boxes(near, scale, 2 * self.min_face_size) if coarse else None)
+                windows = None if full else [near[i] * [scale, scale, scale, scale, 1.0] for i in part]
+                found = _detect_faces(self.mtcnn, np.stack(small[start : start + self.chunk]), near=windows)
                 for i, (b, pts) in zip(part, found):
                     for box, lm in zip(b, pts):
                         score = float(box[4])
@@ -85,36 +94,76 @@ class FaceDetector:
         return results
 
 
-def _small_boxes(boxes: np.ndarray | None, scale: float, below: float) -> np.ndarray | None:
-    """Boxes scaled to the detection image, keeping those with a side under ``below`` pixels
-    (the larger ones are found by the coarse pyramid levels anyway)."""
-    if boxes is None or len(boxes) == 0:
-        return None
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) * scale
-    keep = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) < below
-    return b[keep] if keep.any() else None
+def _with_reach(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64)
+    if boxes.ndim == 2 and boxes.shape[1] == 5:
+        return boxes
+    boxes = boxes.reshape(-1, 4)
+    return np.hstack([boxes, np.full((len(boxes), 1), NEAR_REACH)])
+
+
+def between(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Where to look for faces in a frame shown between two frames whose faces were ``before``
+    and ``after`` (K, 4 each; either may be empty): rows x1, y1, x2, y2, reach (how far the face
+    may have moved, in box sides; see :meth:`FaceDetector.detect_near`).
+
+    A face seen in both frames counts once, at the box halfway between its two boxes (and at both
+    of them as well when it moved by more than half its side). A face seen in only one of them
+    may be entering or leaving the picture, in any direction: its box gets a wide reach.
+    """
+    before = np.asarray(before, np.float64).reshape(-1, 4)
+    after = np.asarray(after, np.float64).reshape(-1, 4)
+    out: list[np.ndarray] = []
+    used = np.zeros(len(after), bool)
+    for a in before:
+        side_a = max(a[2] - a[0], a[3] - a[1])
+        best, best_d = -1, np.inf
+        for j, b in enumerate(after):
+            side_b = max(b[2] - b[0], b[3] - b[1])
+            d = np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+            if not used[j] and 0.67 <= side_b / side_a <= 1.5 and d < side_a + side_b and d < best_d:
+                best, best_d = j, d
+        if best < 0:
+            out.append(np.append(a, WIDE_REACH))
+            continue
+        b = after[best]
+        used[best] = True
+        out.append(np.append((a + b) / 2, NEAR_REACH))
+        if best_d > (side_a + max(b[2] - b[0], b[3] - b[1])) / 4:  # moved by more than half its side
+            out += [np.append(a, NEAR_REACH), np.append(b, NEAR_REACH)]
+    out += [np.append(b, WIDE_REACH) for b in after[~used]]
+    return np.array(out).reshape(-1, 5)
 
 
 # square candidate windows around a known face: centre shifts and sizes, as fractions of its side
+NEAR_REACH = 0.25  # the shifts below
+WIDE_REACH = 1.0
 _NEAR_SHIFTS = (-0.25, 0.0, 0.25)
 _NEAR_SIZES = (0.85, 1.0, 1.2)
+_WIDE_STEP = 0.25  # beyond NEAR_REACH, windows of the box's size on a grid of a quarter of its side
 
 
-def _near_candidates(near: np.ndarray, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stage-2 candidates (x1, y1, x2, y2, score) around ``near`` boxes, in every image of the batch."""
-    cx, cy = (near[:, 0] + near[:, 2]) / 2, (near[:, 1] + near[:, 3]) / 2
-    side = np.maximum(near[:, 2] - near[:, 0], near[:, 3] - near[:, 1])
-    out = []
-    for dx in _NEAR_SHIFTS:
-        for dy in _NEAR_SHIFTS:
-            for k in _NEAR_SIZES:
-                half = side * k / 2
-                x, y = cx + dx * side, cy + dy * side
-                out.append(np.stack([x - half, y - half, x + half, y + half, np.ones_like(x)], axis=1))
-    one = np.concatenate(out)
-    boxes = torch.from_numpy(np.tile(one, (batch_size, 1))).float()
-    inds = torch.from_numpy(np.repeat(np.arange(batch_size), len(one)))
-    return boxes, inds
+def _windows(reach: float) -> list[tuple[float, float, float]]:
+    """(dx, dy, size) of the candidate windows for one box, as fractions of its side."""
+    out = [(dx, dy, k) for dx in _NEAR_SHIFTS for dy in _NEAR_SHIFTS for k in _NEAR_SIZES]
+    steps = np.arange(-np.floor(reach / _WIDE_STEP), np.floor(reach / _WIDE_STEP) + 1) * _WIDE_STEP
+    out += [(dx, dy, 1.0) for dx in steps for dy in steps if max(abs(dx), abs(dy)) > NEAR_REACH]
+    return out
+
+
+def _near_candidates(near: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stage-2 candidates (x1, y1, x2, y2, score) around each image's ``near`` boxes (rows x1, y1,
+    x2, y2[, reach]), and their image indices."""
+    out, inds = [], []
+    for b, boxes in enumerate(near):
+        for box in boxes:
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            side = max(box[2] - box[0], box[3] - box[1])
+            for dx, dy, k in _windows(box[4] if len(box) > 4 else NEAR_REACH):
+                x, y, half = cx + dx * side, cy + dy * side, side * k / 2
+                out.append((x - half, y - half, x + half, y + half, 1.0))
+                inds.append(b)
+    return torch.tensor(out, dtype=torch.float32).reshape(-1, 5), torch.tensor(inds, dtype=torch.int64)
 
 
 # -- MTCNN ---------------------------------------------------------------------------------------
@@ -168,11 +217,11 @@ def _area_resample(integral: np.ndarray, inds: np.ndarray, y: np.ndarray, ey: np
 
 
 @torch.no_grad()
-def _detect_faces(mtcnn, images: np.ndarray, skip_levels: int = 0, near: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def _detect_faces(mtcnn, images: np.ndarray, near: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """MTCNN on a batch of same-sized RGB uint8 images (B, H, W, 3): per image, boxes (N, 5:
-    x1, y1, x2, y2, score) and landmarks (N, 5, 2) in that image's pixels. ``skip_levels``
-    leaves out that many of the finest pyramid levels (the smallest faces); windows around the
-    ``near`` boxes (K, 4) are then given to the second stage as well."""
+    x1, y1, x2, y2, score) and landmarks (N, 5, 2) in that image's pixels. With ``near`` (per
+    image, boxes (K, 4)) the first stage is skipped: windows around those boxes are the second
+    stage's candidates instead."""
     from facenet_pytorch.models.utils.detect_face import (
         batched_nms_numpy,
         bbreg,
@@ -198,8 +247,9 @@ def _detect_faces(mtcnn, images: np.ndarray, skip_levels: int = 0, near: np.ndar
         scales.append(scale)
         scale *= factor
         minl *= factor
-    scales = scales[skip_levels:]
-    if not scales and near is None:  # smaller than one P-Net window at the minimum face size
+    if near is not None:
+        scales = []
+    elif not scales:  # smaller than one P-Net window at the minimum face size
         return [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)) for _ in range(batch_size)]
 
     # first stage: P-Net over the image pyramid
@@ -223,7 +273,7 @@ def _detect_faces(mtcnn, images: np.ndarray, skip_levels: int = 0, near: np.ndar
     else:
         boxes, image_inds = torch.zeros(0, 5, device=device), torch.zeros(0, dtype=torch.int64, device=device)
     if near is not None:
-        extra, extra_inds = _near_candidates(near, batch_size)
+        extra, extra_inds = _near_candidates(near)
         boxes = torch.cat([boxes, extra.to(boxes.device, boxes.dtype)])
         image_inds = torch.cat([image_inds, extra_inds.to(image_inds.device, image_inds.dtype)])
 

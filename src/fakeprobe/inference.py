@@ -75,6 +75,9 @@ def export_onnx(ckpt: Checkpoint, path: Path, *, check_atol: float = 1e-4) -> Pa
 # arena keeps the largest batch's activations: 32 crops of 224 px cost ~680 MiB of RSS, 8 ~170 MiB
 # (benchmarks/bench_scan.py, BENCHMARKS.md). Larger requested batches are run in pieces of this size.
 ONNX_CPU_BATCH = 8
+# With one intra-op thread (the classifier working beside a busy decoder) batches of 1-2 crops are
+# the fastest per crop (11.1 vs 12.5 ms at 8, tf_efficientnet_lite0 at 224 px) and need the least memory.
+ONNX_ONE_THREAD_BATCH = 2
 
 
 class OnnxRunner:
@@ -90,7 +93,7 @@ class OnnxRunner:
         if threads:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.batch_size = max(1, min(batch_size, ONNX_CPU_BATCH))
+        self.batch_size = max(1, min(batch_size, ONNX_CPU_BATCH if threads != 1 else ONNX_ONE_THREAD_BATCH))
 
     def logits(self, crops: np.ndarray) -> np.ndarray:
         out = [

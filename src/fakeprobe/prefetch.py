@@ -76,6 +76,10 @@ class Prefetch(Iterator[T]):
             raise item.exc
         return item
 
+    def ready(self) -> int:
+        """Items waiting to be taken (the end-of-stream mark counts as one)."""
+        return self._queue.qsize()
+
     def idle(self) -> bool:
         """True when the producer is not working: it has finished, or waits on a full queue."""
         return not self._thread.is_alive() or self._queue.full()
