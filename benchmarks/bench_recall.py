@@ -196,11 +196,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.moving} synthetic clips, 1280×720, 32 frames at 1 frame/s, 1–4 UTKFace faces each, 48–200 px, "
               "moving 0.1–1 face widths per sampled frame, appearing and disappearing at random frames.", "",
               "| | every frame | schedule |", "|---|---:|---:|",
-              f"| faces visible in ≥ 2 sampled frames: found | {pct(*rows['every frame'][:2])} | {pct(*rows['schedule'][:2])} |",
-              f"| faces visible in 1 sampled frame only: found | {pct(*rows['every frame'][2:])} | {pct(*rows['schedule'][2:])} |",
+              f"| sightings (a face in a frame) of faces visible in ≥ 2 sampled frames: found | {pct(*rows['every frame'][:2])} | {pct(*rows['schedule'][:2])} |",
+              f"| sightings of faces visible in 1 sampled frame only: found | {pct(*rows['every frame'][2:])} | {pct(*rows['schedule'][2:])} |",
               f"| faces visible in ≥ 2 sampled frames: found in at least one | {pct(*people['every frame'])} | {pct(*people['schedule'])} |", "",
-              "By speed (faces visible in ≥ 2 frames), found by the schedule / by every frame:", "",
-              "| speed (face widths per sampled frame) | schedule | every frame |", "|---:|---:|---:|"]
+              "Sightings of faces visible in ≥ 2 frames, by speed:", "",
+              "| speed (face widths per sampled frame) | found by the schedule | found by every frame |", "|---:|---:|---:|"]
     for speed in sorted(by_speed):
         s = by_speed[speed]
         lines.append(f"| {speed:.1f} | {pct(s[0], s[1])} | {pct(s[2], s[1])} |")

@@ -440,8 +440,8 @@ def worker_batch(spec: dict) -> dict:
             "rss_at": rss_at, "peak_rss_mb": peak_rss_mb(), "verdicts": verdicts}
 
 
-# the pipeline before decoding overlapped the other stages (and before the coarse pyramid on every
-# second batch): everything one stage after the other, each stage on all cores
+# everything one stage after the other, each stage on all cores, the full face search on every frame:
+# what the overlap and the detection schedule save
 SEQUENTIAL = {"overlap": False, "detect_every": 1}
 
 WORKERS = {"ours": worker_ours, "decode": worker_decode, "baseline": worker_baseline, "threads": worker_threads, "batch": worker_batch}
@@ -581,7 +581,7 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
     L.append(f"Targets: ours ≤ 1.5× decode-only; ≥ 10× faster than the baseline (the original design, face detector: "
              f"{'dlib HOG' if meta.get('baseline_detector', 'dlib') == 'dlib' else 'MTCNN on the full frame'}); peak RSS ≤ 1.5 GB "
              "(10⁹ bytes, 1430 MiB). ours-sequential: this pipeline with decoding, detection and classification one after "
-             "the other on all cores and every pyramid level on every frame, i.e. before the overlap changes.")
+             "the other on all cores and the full face search on every sampled frame (`overlap=False, detect_every=1`).")
     L.append("")
     for name, r in clips.items():
         o, d, b = r["ours"], r["decode"], r.get("baseline")
@@ -672,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-baseline", action="store_true", help="skip the (slow) original-design baseline")
     ap.add_argument("--no-threads", action="store_true", help="skip the thread-count sweep")
     ap.add_argument("--no-sequential", action="store_true",
-                    help="skip ours-sequential (decode, then detect every pyramid level, then classify: the pipeline before overlapping)")
+                    help="skip ours-sequential (decode, then the full face search on every frame, then classify, one after the other)")
     ap.add_argument("--baseline-detector", choices=("dlib", "mtcnn"), default="dlib",
                     help="face detector of the original-design baseline (default: dlib HOG, as the original)")
     ap.add_argument("--clips", help="comma-separated subset of clip names, e.g. 720p-gop250-1face")
