@@ -181,25 +181,13 @@ def _frame_rotation(frame) -> int:
         return 0
 
 
-def decode_frames(
-    path: Path,
-    index: _PacketIndex,
-    times: list[float],
-    *,
-    max_side: int = 1920,
-    max_pixels: int = 8192 * 8192,
-    deadline: float | None = None,
-    skip_unwanted: bool = True,
-) -> tuple[list[Frame], int]:
-    """Decode the frames shown at ``times`` (values from :func:`frame_times`).
-
-    ``deadline`` (a ``time.monotonic()`` value) bounds the work: past it, ResourceLimitError.
-    ``skip_unwanted=False`` decodes every frame on the way (slower; the same frames come out).
+def decode_frames(path: Path, index: _PacketIndex, times: list[float], **options) -> tuple[list[Frame], int]:
+    """Decode the frames shown at ``times`` (values from :func:`frame_times`); ``options`` are those
+    of :func:`iter_frames`.
 
     Returns the frames (upright RGB, in time order) and the rotation that was applied.
     """
-    decoded = iter_frames(path, index, times, max_side=max_side, max_pixels=max_pixels, deadline=deadline, skip_unwanted=skip_unwanted)
-    frames = sorted(decoded, key=lambda f: f.time_s)
+    frames = sorted(iter_frames(path, index, times, **options), key=lambda f: f.time_s)
     return frames, (frames[0].rotation if frames else 0)
 
 
@@ -213,8 +201,11 @@ def iter_frames(
     deadline: float | None = None,
     skip_unwanted: bool = True,
 ) -> Iterator[Frame]:
-    """:func:`decode_frames` as a generator: each frame as soon as it is decoded.
+    """Decode the frames shown at ``times`` (values from :func:`frame_times`), each as soon as it is
+    decoded, upright RGB, downscaled to at most ``max_side``.
 
+    ``deadline`` (a ``time.monotonic()`` value) bounds the work: past it, ResourceLimitError.
+    ``skip_unwanted=False`` decodes every frame on the way (slower; the same frames come out).
     Frames come in time order, except those a seek overshot (containers with imprecise seeking,
     e.g. MPEG-PS): they are decoded again without seeking and come last. Raises InputError if not
     a single frame decodes.
