@@ -669,12 +669,13 @@ def render(meta: dict, clips: dict, threads: dict | None, batch: dict | None, be
     return "\n".join(L).rstrip() + "\n"
 
 
-def write_out(path: Path, section: str) -> None:
-    block = f"{RESULTS_START}\n{section}{RESULTS_END}\n"
+def write_out(path: Path, section: str, start: str = RESULTS_START, end: str = RESULTS_END) -> None:
+    """Put ``section`` between the ``start`` and ``end`` marks of the markdown file (appended if absent)."""
+    block = f"{start}\n{section}{end}\n"
     text = path.read_text() if path.exists() else ""
-    if RESULTS_START in text and RESULTS_END in text:
-        head, rest = text.split(RESULTS_START, 1)
-        tail = rest.split(RESULTS_END, 1)[1].lstrip("\n")
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         text = head + block + ("\n" + tail if tail else "")
     elif text:
         text = text.rstrip("\n") + "\n\n" + block

@@ -1,6 +1,7 @@
 """Face detection with MTCNN (facenet-pytorch's bundled weights; nothing is downloaded)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -143,23 +144,24 @@ _NEAR_SIZES = (0.85, 1.0, 1.2)
 _WIDE_STEP = 0.25  # beyond NEAR_REACH, windows of the box's size on a grid of a quarter of its side
 
 
-def _windows(reach: float) -> list[tuple[float, float, float]]:
+@functools.lru_cache(maxsize=8)
+def _windows(reach: float) -> tuple[tuple[float, float, float], ...]:
     """(dx, dy, size) of the candidate windows for one box, as fractions of its side."""
     out = [(dx, dy, k) for dx in _NEAR_SHIFTS for dy in _NEAR_SHIFTS for k in _NEAR_SIZES]
     steps = np.arange(-np.floor(reach / _WIDE_STEP), np.floor(reach / _WIDE_STEP) + 1) * _WIDE_STEP
     out += [(dx, dy, 1.0) for dx in steps for dy in steps if max(abs(dx), abs(dy)) > NEAR_REACH]
-    return out
+    return tuple(out)
 
 
 def _near_candidates(near: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     """Stage-2 candidates (x1, y1, x2, y2, score) around each image's ``near`` boxes (rows x1, y1,
-    x2, y2[, reach]), and their image indices."""
+    x2, y2, reach), and their image indices."""
     out, inds = [], []
     for b, boxes in enumerate(near):
         for box in boxes:
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             side = max(box[2] - box[0], box[3] - box[1])
-            for dx, dy, k in _windows(box[4] if len(box) > 4 else NEAR_REACH):
+            for dx, dy, k in _windows(float(box[4])):
                 x, y, half = cx + dx * side, cy + dy * side, side * k / 2
                 out.append((x - half, y - half, x + half, y + half, 1.0))
                 inds.append(b)
@@ -220,7 +222,7 @@ def _area_resample(integral: np.ndarray, inds: np.ndarray, y: np.ndarray, ey: np
 def _detect_faces(mtcnn, images: np.ndarray, near: list[np.ndarray] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """MTCNN on a batch of same-sized RGB uint8 images (B, H, W, 3): per image, boxes (N, 5:
     x1, y1, x2, y2, score) and landmarks (N, 5, 2) in that image's pixels. With ``near`` (per
-    image, boxes (K, 4)) the first stage is skipped: windows around those boxes are the second
+    image, rows x1, y1, x2, y2, reach) the first stage is skipped: windows around those boxes are the second
     stage's candidates instead."""
     from facenet_pytorch.models.utils.detect_face import (
         batched_nms_numpy,
