@@ -10,7 +10,7 @@ import pytest
 from fakeprobe import Detector, ScanConfig
 from fakeprobe.checkpoint import load_checkpoint, save_checkpoint
 from fakeprobe.errors import ModelError
-from fakeprobe.inference import CalibratedScorer, OnnxRunner, TorchRunner, cache_dir, make_runner
+from fakeprobe.inference import EXPORT_FORMAT, CalibratedScorer, OnnxRunner, TorchRunner, cache_dir, make_runner, static_padding
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_onnx_matches_torch_and_is_cached(checkpoint, crops):
     ckpt = load_checkpoint(checkpoint)
     onnx = make_runner(ckpt, "cpu", "auto")
     assert isinstance(onnx, OnnxRunner)
-    cached = cache_dir() / "onnx" / f"{ckpt.sha256}.onnx"
+    cached = cache_dir() / "onnx" / f"{ckpt.sha256}.{EXPORT_FORMAT}.onnx"
     assert cached.is_file() and str(cached).startswith(str(cache_dir()))
     mtime = cached.stat().st_mtime_ns
     OnnxRunner(ckpt)
@@ -32,6 +32,30 @@ def test_onnx_matches_torch_and_is_cached(checkpoint, crops):
     assert want.shape == (5,)
     assert np.allclose(onnx.logits(crops), want, atol=1e-4)
     assert isinstance(make_runner(ckpt, "cpu", "torch"), TorchRunner)
+
+
+def test_static_padding_keeps_outputs_and_leaves_no_shape_arithmetic(checkpoint, tmp_path):
+    """timm's tf_ models pad "same" from the input's shape at run time; the export fixes the padding
+    for the model's input size, so the ONNX graph has no Shape nodes (the padding is constant and
+    ONNX Runtime folds it into the convolutions), and the network's outputs do not change."""
+    import onnx
+    import torch
+
+    from fakeprobe.inference import _normalised, export_onnx
+
+    ckpt = load_checkpoint(checkpoint)
+    size = ckpt.meta.input_size
+    example = torch.randint(0, 256, (3, size, size, 3), dtype=torch.uint8)
+    net = _normalised(ckpt)
+    assert any(type(m).__name__ == "Conv2dSame" for m in net.modules())
+    with torch.inference_mode():
+        want = net(example)
+        fixed = static_padding(_normalised(ckpt), example[:1])
+        assert not any(type(m).__name__ == "Conv2dSame" for m in fixed.modules())
+        assert torch.equal(fixed(example), want)
+    graph = onnx.load(str(export_onnx(ckpt, tmp_path / "m.onnx"))).graph
+    ops = {n.op_type for n in graph.node}
+    assert "Conv" in ops and "Shape" not in ops
 
 
 def test_auto_backend_scan_matches_torch(checkpoint, face_clip, run):
