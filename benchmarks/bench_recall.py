@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Face recall of the scan's detection schedule: full search on every sampled frame vs every n-th.
+"""Face recall of the scan's detection schedule: full search on every sampled frame vs the schedule.
 
-    python benchmarks/bench_recall.py [--every 2] [--out BENCHMARKS.md]
+    python benchmarks/bench_recall.py [--every 4] [--out BENCHMARKS.md]
 
-``ScanConfig.detect_every=2`` (the default) runs MTCNN's full search on every second sampled frame
-and, on the frames in between, looks only around the faces found in the frames on either side.
-This checks what that costs in faces found, on two kinds of material:
+By default (``ScanConfig.detect_every=4, look_for_new=True``) MTCNN's full search runs on every
+fourth sampled frame and on each frame in between that shows, away from the faces already known,
+something its fully searched neighbours do not (``fakeprobe.change``); the other frames are searched
+only around the faces found in the frames on either side. This checks what that costs in faces
+found, against the full search on every frame and against the plain every-n-th schedule without
+the check for something new, on two kinds of material:
 
 * **real footage**: every clip in ``../shared/data/clips`` (real, fake and unsure talking heads,
   GIFs included), 32 sampled frames as a scan takes them. There is no ground truth, so the
@@ -16,7 +19,7 @@ This checks what that costs in faces found, on two kinds of material:
   0.1-1 face widths per sampled frame, and appearing and disappearing at random frames
   (some for a single frame). A face counts as found when a detection's centre lies inside
   its square and its side is 0.5-2x the square's. Faces visible in only one sampled frame are
-  reported apart: the schedule can miss them by design when that frame is not fully searched.
+  reported apart: a plain schedule misses them when that frame is not fully searched.
 
 Needs ``../shared/data`` (exits 0 with a message when absent). Results go to stdout, and with
 ``--out`` into the "bench_recall results" section of that file.
@@ -45,14 +48,25 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def analyse(path: Path, every: int) -> tuple[list[list[np.ndarray]], float]:
-    """Per sampled frame, the face boxes in original-frame pixels; and the detection time."""
+def analyse(path: Path, every: int, look_for_new: bool) -> tuple[list[list[np.ndarray]], float, int]:
+    """Per sampled frame, the face boxes in original-frame pixels; the detection time; the number
+    of frames that got the full search."""
     from fakeprobe.analysis import Analyzer
     from fakeprobe.config import ScanConfig
 
-    cfg = ScanConfig(detect_every=every, frames=FRAMES, max_frame_rounds=0, overlap=False)
-    a = Analyzer(cfg).analyse(path, keep_images=False)
-    return [[f.box / fr.scale for f in fs] for fr, fs in zip(a.frames, a.faces)], a.timings["detect"]
+    cfg = ScanConfig(detect_every=every, look_for_new=look_for_new, frames=FRAMES, max_frame_rounds=0, overlap=False)
+    analyzer = Analyzer(cfg)
+    detector = analyzer.face_detector
+    full = [0]
+    detect = detector.detect
+
+    def counted(images):
+        full[0] += len(images)
+        return detect(images)
+
+    detector.detect = counted
+    a = analyzer.analyse(path, keep_images=False)
+    return [[f.box / fr.scale for f in fs] for fr, fs in zip(a.frames, a.faces)], a.timings["detect"], full[0]
 
 
 # -- moving faces with ground truth ---------------------------------------------------------------
@@ -116,8 +130,10 @@ def found(truth: np.ndarray, detections: list[np.ndarray]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fakeprobe.config import ScanConfig
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--every", type=int, default=2, help="the schedule to check (ScanConfig.detect_every)")
+    ap.add_argument("--every", type=int, default=ScanConfig().detect_every, help="the schedule to check (ScanConfig.detect_every)")
     ap.add_argument("--moving", type=int, default=40, help="moving-face clips to make (default 40)")
     ap.add_argument("--out", type=Path, help="write the results into this markdown file")
     args = ap.parse_args(argv)
@@ -128,81 +144,93 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     t_start = time.time()
+    n = args.every
+    schedules = {"every frame": (1, False), f"every {n}th + new": (n, True), f"every {n}th only": (n, False)}
+    names = list(schedules)
+    head = "| | " + " | ".join(names) + " |"
+    rule = "|---|" + "---:|" * len(names)
     lines = [f"## Results (bench_recall, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-             f"- Command: `python benchmarks/bench_recall.py --every {args.every}{' --out ' + str(args.out) if args.out else ''}`",
-             f"- Schedule checked: full search on every {args.every}. sampled frame, search near known faces in between; reference: full search on every frame", ""]
+             f"- Command: `python benchmarks/bench_recall.py --every {n}{' --out ' + str(args.out) if args.out else ''}`",
+             f"- Schedules: the full search on every sampled frame (the reference); on every {n}th and on each frame in "
+             f"between that shows something new (`detect_every={n}, look_for_new=True`); on every {n}th only "
+             f"(`look_for_new=False`). In between, the search near the faces known on either side.", ""]
 
     # real footage: reference = full search on every frame
     clips = sorted(p for p in (DATA / "clips").rglob("*") if p.is_file())
-    ref_faces = sched_faces = missed = extra = 0
-    t_ref = t_sched = 0.0
-    misses: list[str] = []
+    stats = {name: {"faces": 0, "missed": 0, "extra": 0, "time": 0.0, "full": 0, "frames": 0, "misses": []} for name in names}
     for p in clips:
-        ref, tr = analyse(p, 1)
-        got, ts = analyse(p, args.every)
-        t_ref += tr
-        t_sched += ts
-        ref_faces += sum(map(len, ref))
-        sched_faces += sum(map(len, got))
-        m = sum(1 for a, b in zip(ref, got) for f in a if not any(iou(f, g) >= 0.5 for g in b))
-        e = sum(1 for a, b in zip(ref, got) for g in b if not any(iou(f, g) >= 0.5 for f in a))
-        missed += m
-        extra += e
-        if m:
-            misses.append(f"{p.parent.name}/{p.name}: {m}")
+        ref = None
+        for name, (every, new) in schedules.items():
+            got, t, full = analyse(p, every, new)
+            st = stats[name]
+            st["time"] += t
+            st["full"] += full
+            st["frames"] += len(got)
+            st["faces"] += sum(map(len, got))
+            if ref is None:
+                ref = got
+                continue
+            m = sum(1 for a, b in zip(ref, got) for f in a if not any(iou(f, g) >= 0.5 for g in b))
+            st["missed"] += m
+            st["extra"] += sum(1 for a, b in zip(ref, got) for g in b if not any(iou(f, g) >= 0.5 for f in a))
+            if m:
+                st["misses"].append(f"{p.parent.name}/{p.name}: {m}")
+    ref_faces = stats["every frame"]["faces"]
     lines += ["### Real footage", "",
-              f"{len(clips)} clips from `../shared/data/clips` (real, fake, unsure), {FRAMES} sampled frames each.", "",
-              "| | every frame | schedule |", "|---|---:|---:|",
-              f"| faces found | {ref_faces} | {sched_faces} |",
-              f"| faces of the reference not found (IoU ≥ 0.5) | – | {missed} ({100 * missed / max(ref_faces, 1):.2f}%) |",
-              f"| faces found that the reference did not find | – | {extra} |",
-              f"| detection time, all clips, 1 thread | {t_ref:.1f} s | {t_sched:.1f} s |", ""]
-    if misses:
-        lines += ["Clips with misses: " + "; ".join(misses), ""]
+              f"{len(clips)} clips from `../shared/data/clips` (real, fake and unsure talking heads, GIFs included), "
+              f"{FRAMES} sampled frames each (fewer for short clips).", "", head, rule,
+              "| frames fully searched | " + " | ".join(f"{stats[x]['full']} of {stats[x]['frames']}" for x in names) + " |",
+              "| faces found | " + " | ".join(str(stats[x]["faces"]) for x in names) + " |",
+              "| faces of the reference not found (IoU ≥ 0.5) | – | "
+              + " | ".join(f"{stats[x]['missed']} ({100 * stats[x]['missed'] / max(ref_faces, 1):.2f}%)" for x in names[1:]) + " |",
+              "| faces found that the reference did not find | – | " + " | ".join(str(stats[x]["extra"]) for x in names[1:]) + " |",
+              "| detection time, all clips, 1 thread | " + " | ".join(f"{stats[x]['time']:.1f} s" for x in names) + " |", ""]
+    for x in names[1:]:
+        if stats[x]["misses"]:
+            lines += [f"Clips with misses ({x}): " + "; ".join(stats[x]["misses"]), ""]
 
     # moving faces with ground truth
     photos = sorted((DATA / "utkface").glob("*.jpg"))
-    rows = {"every frame": [0, 0, 0, 0], "schedule": [0, 0, 0, 0]}  # multi-frame found/total, single-frame found/total
-    people = {"every frame": [0, 0], "schedule": [0, 0]}  # faces in >= 2 frames: found in at least one of them / all
-    by_speed: dict[float, list[int]] = {}
+    rows = {x: [0, 0, 0, 0] for x in names}  # multi-frame found/total, single-frame found/total
+    people = {x: [0, 0] for x in names}  # faces in >= 2 frames: found in at least one of them / all
+    full_searches = {x: [0, 0] for x in names}
+    by_speed: dict[float, dict[str, list[int]]] = {}
     for seed in range(args.moving):
         path, truth = moving_clip(seed, photos)
-        for label, every in (("every frame", 1), ("schedule", args.every)):
-            got, _ = analyse(path, every)
+        for name, (every, new) in schedules.items():
+            got, _, full = analyse(path, every, new)
             if len(got) != FRAMES:
                 raise SystemExit(f"{path}: {len(got)} frames analysed, expected {FRAMES}")
+            full_searches[name][0] += full
+            full_searches[name][1] += len(got)
             for face in truth:
                 single = len(face["frames"]) == 1
                 if not single:
-                    people[label][0] += any(found(box, got[i]) for i, box in face["boxes"].items())
-                    people[label][1] += 1
+                    people[name][0] += any(found(box, got[i]) for i, box in face["boxes"].items())
+                    people[name][1] += 1
                 for i, box in face["boxes"].items():
                     hit = found(box, got[i])
-                    row = rows[label]
-                    row[2 * single] += hit
-                    row[2 * single + 1] += 1
-                    if label == "schedule" and not single:
-                        s = by_speed.setdefault(round(face["speed"], 1), [0, 0, 0])
+                    rows[name][2 * single] += hit
+                    rows[name][2 * single + 1] += 1
+                    if not single:
+                        s = by_speed.setdefault(round(face["speed"], 1), {x: [0, 0] for x in names})[name]
                         s[0] += hit
                         s[1] += 1
-                    if label == "every frame" and not single:
-                        by_speed.setdefault(round(face["speed"], 1), [0, 0, 0])[2] += hit
 
     def pct(a: int, b: int) -> str:
         return f"{a}/{b} ({100 * a / max(b, 1):.1f}%)"
 
     lines += ["### Moving faces (ground truth)", "",
               f"{args.moving} synthetic clips, 1280×720, 32 frames at 1 frame/s, 1–4 UTKFace faces each, 48–200 px, "
-              "moving 0.1–1 face widths per sampled frame, appearing and disappearing at random frames.", "",
-              "| | every frame | schedule |", "|---|---:|---:|",
-              f"| sightings (a face in a frame) of faces visible in ≥ 2 sampled frames: found | {pct(*rows['every frame'][:2])} | {pct(*rows['schedule'][:2])} |",
-              f"| sightings of faces visible in 1 sampled frame only: found | {pct(*rows['every frame'][2:])} | {pct(*rows['schedule'][2:])} |",
-              f"| faces visible in ≥ 2 sampled frames: found in at least one | {pct(*people['every frame'])} | {pct(*people['schedule'])} |", "",
+              "moving 0.1–1 face widths per sampled frame, appearing and disappearing at random frames.", "", head, rule,
+              "| frames fully searched | " + " | ".join(f"{full_searches[x][0]} of {full_searches[x][1]}" for x in names) + " |",
+              "| sightings (a face in a frame) of faces visible in ≥ 2 sampled frames: found | " + " | ".join(pct(*rows[x][:2]) for x in names) + " |",
+              "| sightings of faces visible in 1 sampled frame only: found | " + " | ".join(pct(*rows[x][2:]) for x in names) + " |",
+              "| faces visible in ≥ 2 sampled frames: found in at least one | " + " | ".join(pct(*people[x]) for x in names) + " |", "",
               "Sightings of faces visible in ≥ 2 frames, by speed:", "",
-              "| speed (face widths per sampled frame) | found by the schedule | found by every frame |", "|---:|---:|---:|"]
+              "| speed (face widths per sampled frame) | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
     for speed in sorted(by_speed):
-        s = by_speed[speed]
-        lines.append(f"| {speed:.1f} | {pct(s[0], s[1])} | {pct(s[2], s[1])} |")
+        lines.append(f"| {speed:.1f} | " + " | ".join(pct(*by_speed[speed][x]) for x in names) + " |")
     lines += ["", f"Wall time {time.time() - t_start:.0f} s."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -394,7 +394,7 @@ def test_speed_flags_reach_the_scan_config(face_clip, run, checkpoint):
     cfg = _scan_config(args)
     assert cfg.threads == 1 and cfg.detect_every == 1
     default = _scan_config(build_parser().parse_args(["scan", str(face_clip)]))
-    assert default.threads == 0 and default.detect_every == 2
+    assert default.threads == 0 and default.detect_every == 4 and default.look_for_new
     for flag, value in (("--detect-every", "0"), ("--threads", "-1")):
         code, _, err = run("scan", str(face_clip), flag, value)
         assert code == 2 and flag in err

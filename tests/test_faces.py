@@ -135,31 +135,40 @@ def _counting(det: FaceDetector) -> dict[str, int]:
 
 
 def test_small_face_is_found_in_every_sampled_frame(photo, tmp_path):
-    """With the default detect_every=2 only every second frame gets the full search, and the
-    small face is still found in every frame."""
+    """With the default schedule only every fourth frame gets the full search (the face moves, the
+    background does not: nothing new to look for in between), and the small face is still found
+    in every frame."""
     from fakeprobe.analysis import Analyzer
     from fakeprobe.config import ScanConfig
 
     path = synth.write_video(tmp_path / "small.mp4", (_small_face_frame(photo, i / 10) for i in range(12)), 10.0)
     cfg = ScanConfig(frames=12)
-    assert cfg.detect_every == 2
+    assert cfg.detect_every == 4 and cfg.look_for_new
     analyzer = Analyzer(cfg)
     calls = _counting(analyzer.face_detector)
     a = analyzer.analyse(path)
-    assert calls == {"full": 6, "near": 6}
+    assert calls == {"full": 3, "near": 9}
     assert [len(fs) for fs in a.faces] == [1] * 12
     assert len({t for ts in a.tracks for t in ts}) == 1
 
 
-def test_a_face_in_a_single_sampled_frame_needs_the_full_search_there(photo, tmp_path):
-    """The price of detect_every=2: a face visible in only one sampled frame that is not fully
-    searched is not found; detect_every=1 finds it."""
+def test_a_face_in_a_single_sampled_frame_is_found_because_it_is_new(photo, tmp_path):
+    """A face visible in only one sampled frame, between two fully searched frames without it: the
+    frame shows something new, so it gets the full search too. Without that check (the plain
+    every-fourth-frame schedule) the face is missed; detect_every=1 finds it at 8 full searches."""
     from fakeprobe.analysis import Analyzer
     from fakeprobe.config import ScanConfig
 
-    # 8 frames at 1 fps, sampled one by one: batches of 4, fully searched at positions 1 and 3
+    # 8 frames at 1 fps, sampled one by one: batches of 4, scheduled full searches on frames 3 and 7
     path = synth.scene_video(tmp_path / "flash.mp4", photo, width=640, height=360, seconds=8, fps=1,
                              faces=lambda i: 1 if i in (2, 5) else 0)
-    per_frame = {every: [len(fs) for fs in Analyzer(ScanConfig(frames=8, detect_every=every)).analyse(path).faces] for every in (1, 2)}
-    assert per_frame[1] == [0, 0, 1, 0, 0, 1, 0, 0]
-    assert per_frame[2] == [0, 0, 0, 0, 0, 1, 0, 0]  # frame 2 is searched near faces only (there are none)
+    found, full = {}, {}
+    for name, cfg in {"every frame": ScanConfig(frames=8, detect_every=1), "default": ScanConfig(frames=8),
+                      "schedule only": ScanConfig(frames=8, look_for_new=False)}.items():
+        analyzer = Analyzer(cfg)
+        calls = _counting(analyzer.face_detector)
+        found[name] = [len(fs) for fs in analyzer.analyse(path).faces]
+        full[name] = calls["full"]
+    assert found["every frame"] == found["default"] == [0, 0, 1, 0, 0, 1, 0, 0]
+    assert found["schedule only"] == [0] * 8
+    assert full == {"every frame": 8, "default": 4, "schedule only": 2}

@@ -13,7 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import video
+from . import change, video
 from .config import ScanConfig
 from .cpus import beside_decoder, scan_threads, torch_threads
 from .crop import crop_face
@@ -135,7 +135,7 @@ class Analyzer:
                 break
             sampled.update(times)
             got = 0
-            before = np.zeros((0, 4))  # faces of the last fully searched frame
+            before = _NOTHING_SEEN
             # decoding runs ahead in a thread while detection (and the caller's on_faces, e.g.
             # classification) works on the frames already decoded
             t1 = time.perf_counter()
@@ -157,7 +157,7 @@ class Analyzer:
                     # is full) detection takes them all
                     decoding = not stream.idle()
                     with torch_threads(busy_threads if decoding else all_threads):
-                        chunk_faces, before = _detect_chunk(detector, [f.image for f in chunk], cfg.detect_every, before)
+                        chunk_faces, before = _detect_chunk(detector, [f.image for f in chunk], cfg.detect_every, cfg.look_for_new, before)
                     detect_s += time.perf_counter() - t2
                     got += len(chunk)
                     frames += chunk
@@ -212,12 +212,25 @@ class Analyzer:
         return np.stack([crop_face(frame.image, f.box, f.landmarks, size=size, margin=margin, align=align) for f in faces])
 
 
-def _detect_chunk(detector: FaceDetector, images: list[np.ndarray], every: int, before: np.ndarray) -> tuple[list[list[Face]], np.ndarray]:
-    """Faces in a batch of consecutive sampled frames: the full search runs on the last frame and
-    on every ``every``-th one before it; each frame in between is searched only around the faces of
-    the fully searched frames on either side (``before``: those of the last full frame of the
-    previous batch), which finds a face seen in either. Returns the faces and the boxes of this
-    batch's last frame."""
+@dataclass
+class _Seen:
+    """What detection knows from the last frame of the previous batch."""
+
+    boxes: np.ndarray  # (K, 4) its faces
+    envelope: change.Envelope | None  # of its change.thumbnail, None if not made
+
+
+_NOTHING_SEEN = _Seen(np.zeros((0, 4)), None)
+
+
+def _detect_chunk(detector: FaceDetector, images: list[np.ndarray], every: int, look_for_new: bool,
+                  before: _Seen) -> tuple[list[list[Face]], _Seen]:
+    """Faces in a batch of consecutive sampled frames. The full search runs on the last frame and on
+    every ``every``-th one before it; with ``look_for_new``, also on each frame in between that shows,
+    away from the faces known on either side, something neither side shows (``change.something_new``:
+    a shot cut, someone stepping in). The other frames are searched only around the faces of the
+    fully searched frames on either side (``before``: what the previous batch's last frame showed),
+    which finds a face seen in either."""
     n = len(images)
     full = [k for k in range(n) if (n - 1 - k) % max(1, every) == 0]
     faces: list[list[Face]] = [[] for _ in images]
@@ -225,17 +238,33 @@ def _detect_chunk(detector: FaceDetector, images: list[np.ndarray], every: int, 
         faces[k] = found
 
     def boxes(k: int) -> np.ndarray:
-        return np.array([f.box for f in faces[k]]).reshape(-1, 4)
+        return before.boxes if k < 0 else np.array([f.box for f in faces[k]]).reshape(-1, 4)
+
+    def sides(k: int) -> tuple[int, int]:  # the fully searched frames before and after frame k (-1: the previous batch)
+        return max([j for j in full if j < k], default=-1), min(j for j in full if j > k)
+
+    scales = [detector.scale(img.shape[:2]) for img in images]
+    thumbs = [change.thumbnail(img, s) for img, s in zip(images, scales)] if look_for_new and every > 1 else None
+    envelopes = {-1: before.envelope}
+    if thumbs is not None:
+        for k in full:
+            envelopes[k] = change.envelope(thumbs[k])
+        new = []
+        for k in range(n):
+            if k in full:
+                continue
+            a, b = sides(k)
+            if change.something_new(thumbs[k], [envelopes[a], envelopes[b]], between(boxes(a), boxes(b)), change.CELL / scales[k]):
+                new.append(k)
+        for k, found in zip(new, detector.detect([images[k] for k in new])):
+            faces[k] = found
+        full = sorted(full + new)
 
     rest = [k for k in range(n) if k not in full]
-    near = []
-    for k in rest:
-        prev = [j for j in full if j < k]
-        after = min(j for j in full if j > k)
-        near.append(between(boxes(prev[-1]) if prev else before, boxes(after)))
+    near = [between(*(boxes(j) for j in sides(k))) for k in rest]
     for k, found in zip(rest, detector.detect_near([images[k] for k in rest], near)):
         faces[k] = found
-    return faces, boxes(n - 1)
+    return faces, _Seen(boxes(n - 1), envelopes.get(n - 1))
 
 
 class _Eager:

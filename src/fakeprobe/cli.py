@@ -274,9 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analysis processes (default 1); each file gets a hard time limit and crash isolation; 0: in this process")
     s.add_argument("--threads", type=int, help="CPU threads per analysis process, decoder included (default: its share of the cores)")
     s.add_argument("--detect-every", type=int, metavar="N",
-                   help="full face search on every N-th sampled frame (default 2); the frames in between are searched only "
-                        "near the faces found on either side. 1: full search on every frame (slower; also finds a face "
-                        "seen in a single sampled frame)")
+                   help="full face search on every N-th sampled frame (default 4) and on each frame in between that shows "
+                        "something new away from the faces already known; the other frames are searched only near the faces "
+                        "found on either side. 1: full search on every frame (slower)")
     s.add_argument("--max-pixels", type=int, help="refuse frames/images with more pixels (default 8192*8192)")
     s.add_argument("--max-duration", type=float, help="analyse at most this many seconds of each video (default 10800)")
     g = s.add_mutually_exclusive_group()

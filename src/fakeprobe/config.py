@@ -14,7 +14,8 @@ class ScanConfig:
     max_duration_s: float = 3 * 3600.0  # only this much of a video is analysed
     min_face_score: float = 0.92  # MTCNN confidence needed to keep a face
     min_face_size: int = 20  # pixels, in the detection frame
-    detect_every: int = 2  # full face search on every n-th sampled frame; in between only near the faces found (1: all)
+    detect_every: int = 4  # full face search on every n-th sampled frame; in between only near the faces found (1: all)
+    look_for_new: bool = True  # also the full search on a frame in between that shows something new away from those faces
     min_track_faces: int = 3  # tracks shorter than this only decide when no longer track exists
     batch_size: int = 32
     threshold: float | None = None  # None: the model's calibrated threshold

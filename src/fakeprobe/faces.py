@@ -47,6 +47,10 @@ class FaceDetector:
         for net in (self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet):
             net.to(memory_format=torch.channels_last)
 
+    def scale(self, shape: tuple[int, int]) -> float:
+        """The factor an image of ``shape`` (height, width) is resized by for detection."""
+        return min(1.0, self.max_side / max(shape))
+
     def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
         """Faces for each RGB uint8 image, boxes in that image's pixel coordinates: the full
         search (MTCNN's image pyramid, every face of at least ``min_face_size`` detection pixels)."""
@@ -71,7 +75,7 @@ class FaceDetector:
                 continue  # nothing to look around
             groups.setdefault((*img.shape[:2], near[i] is None), []).append(i)
         for (h, w, full), idxs in groups.items():
-            scale = min(1.0, self.max_side / max(h, w))
+            scale = self.scale((h, w))
             small = [
                 cv2.resize(images[i], (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
                 if scale < 1.0
