@@ -111,7 +111,7 @@ def export_onnx(ckpt: Checkpoint, path: Path, *, check_atol: float = 1e-4) -> Pa
 # (benchmarks/bench_scan.py, BENCHMARKS.md). Larger requested batches are run in pieces of this size.
 ONNX_CPU_BATCH = 8
 # With one intra-op thread (the classifier working beside a busy decoder) batches of 1-2 crops are
-# the fastest per crop (11.1 vs 12.5 ms at 8, tf_efficientnet_lite0 at 224 px) and need the least memory.
+# the fastest per crop (9.4 vs 10.2 ms at 8, tf_efficientnet_lite0 at 224 px) and need the least memory.
 ONNX_ONE_THREAD_BATCH = 2
 
 
