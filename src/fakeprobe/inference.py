@@ -58,10 +58,12 @@ def static_padding(net: torch.nn.Module, example: torch.Tensor) -> torch.nn.Modu
     finally:
         for h in hooks:
             h.remove()
+    from timm.layers.padding import get_same_padding
+
     for name, conv in same.items():
         pads = []
         for size, k, st, d in zip(sizes[name], conv.kernel_size, conv.stride, conv.dilation):
-            total = max((-(-size // st) - 1) * st + (k - 1) * d + 1 - size, 0)
+            total = get_same_padding(size, k, st, d)  # what the module computes at run time, split as it splits it
             pads.append((total // 2, total - total // 2))
         plain = torch.nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0, conv.dilation, conv.groups,
                                 conv.bias is not None)
