@@ -115,52 +115,120 @@ class ScanPool:
         return ScanResult(path=path, verdict=ERROR, probability=None, threshold=cfg.threshold if cfg.threshold is not None else
                           (self.model.threshold if self.model else None), error=ErrorRecord(kind, message), model=self.model)
 
+    def open(self, workers: int | None = None) -> "RunningPool":
+        """Start ``workers`` processes (default: the pool's) and keep them for many files:
+        ``with pool.open() as running: running.submit(key, path); running.collect(0.5)``."""
+        return RunningPool(self, self.workers if workers is None else max(1, workers))
+
     def scan_many(self, paths: Iterable[str | Path]) -> Iterator[ScanResult]:
-        jobs = [(i, str(p)) for i, p in enumerate(paths)]
+        jobs = [str(p) for p in paths]
         if not jobs:
             return
-        pending = list(reversed(jobs))
         done: dict[int, ScanResult] = {}
-        next_out = 0
-        workers = [self._start()]
-        workers += [self._start() for _ in range(min(self.workers, len(jobs)) - 1)]
-        try:
+        next_out = submitted = 0
+        with self.open(min(self.workers, len(jobs))) as running:
             while next_out < len(jobs):
-                for w in workers:
-                    if w.job is None and pending:
-                        w.job, w.started = pending.pop(), time.monotonic()
-                        w.conn.send(w.job)
-                busy = [w for w in workers if w.job is not None]
-                ready = wait([w.conn for w in busy], timeout=0.5)
-                for i, w in enumerate(workers):
-                    if w.job is None:
-                        continue
-                    index, path = w.job
-                    if w.conn in ready:
-                        try:
-                            _, idx, result = w.conn.recv()
-                            done[idx] = result
-                            w.job = None
-                            continue
-                        except (EOFError, OSError):
-                            code = w.process.exitcode if not w.process.is_alive() else None
-                            w.process.join(timeout=5)
-                            code = w.process.exitcode if code is None else code
-                            why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                            done[index] = self._error(path, "crash", f"{path}: the analysis process crashed ({why}) on this file")
-                    elif time.monotonic() - w.started > self.hard_limit_s:
-                        w.process.kill()
-                        w.process.join()
-                        done[index] = self._error(path, "timeout", f"{path}: per-file time limit of {self.config.time_limit_s:g} s exceeded")
-                    else:
-                        continue
-                    w.conn.close()
-                    workers[i] = self._start()  # replace the lost worker
+                while submitted < len(jobs) and running.idle():
+                    running.submit(submitted, jobs[submitted])
+                    submitted += 1
+                for index, result in running.collect(timeout=0.5):
+                    done[index] = result
+                if not running.alive and running.error is not None:
+                    raise running.error
                 while next_out in done:
                     yield done.pop(next_out)
                     next_out += 1
-        finally:
-            for w in workers:
-                if w.job is not None:
-                    w.process.kill()
-                self._stop(w)
+
+
+class RunningPool:
+    """A pool's started workers, kept for as long as the caller wants (a server): ``submit``
+    gives an idle worker one file, ``collect`` returns the results that are in, in the order they
+    finish, and enforces the hard time limit and crash isolation (a lost worker is replaced).
+    Not thread-safe: one thread drives it."""
+
+    def __init__(self, pool: ScanPool, workers: int):
+        self.pool = pool
+        self.error: ModelError | None = None  # why a lost worker could not be replaced
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(workers):
+                self._workers.append(pool._start())
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "RunningPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def idle(self) -> int:
+        return sum(w.job is None for w in self._workers)
+
+    @property
+    def alive(self) -> int:
+        """Workers left (one whose replacement failed to start is gone: see ``error``)."""
+        return len(self._workers)
+
+    def running(self) -> dict[Any, int]:
+        """Key of each file being scanned -> the process id of the worker scanning it."""
+        return {w.job[0]: w.process.pid for w in self._workers if w.job is not None}
+
+    def submit(self, key: Any, path: str | Path) -> None:
+        """Hand ``path`` to an idle worker; ``key`` (picklable) comes back with its result."""
+        w = next((w for w in self._workers if w.job is None), None)
+        if w is None:
+            raise RuntimeError("no idle worker")
+        w.job, w.started = (key, str(path)), time.monotonic()
+        w.conn.send(w.job)
+
+    def collect(self, timeout: float = 0.5) -> list[tuple[Any, ScanResult]]:
+        """Wait up to ``timeout`` seconds for results; returns ``(key, result)`` pairs."""
+        out: list[tuple[Any, ScanResult]] = []
+        lost: list[int] = []
+        busy = [w for w in self._workers if w.job is not None]
+        if not busy:
+            time.sleep(timeout)
+            return out
+        ready = wait([w.conn for w in busy], timeout=timeout)
+        pool = self.pool
+        for i, w in enumerate(self._workers):
+            if w.job is None:
+                continue
+            key, path = w.job
+            if w.conn in ready:
+                try:
+                    _, idx, result = w.conn.recv()
+                    out.append((idx, result))
+                    w.job = None
+                    continue
+                except (EOFError, OSError):
+                    code = w.process.exitcode if not w.process.is_alive() else None
+                    w.process.join(timeout=5)
+                    code = w.process.exitcode if code is None else code
+                    why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                    out.append((key, pool._error(path, "crash", f"{path}: the analysis process crashed ({why}) on this file")))
+            elif time.monotonic() - w.started > pool.hard_limit_s:
+                w.process.kill()
+                w.process.join()
+                out.append((key, pool._error(path, "timeout", f"{path}: per-file time limit of {pool.config.time_limit_s:g} s exceeded")))
+            else:
+                continue
+            w.conn.close()
+            w.job = None
+            lost.append(i)
+        for i in reversed(lost):  # replace the lost workers
+            try:
+                self._workers[i] = pool._start()
+            except ModelError as exc:
+                del self._workers[i]
+                self.error = exc
+        return out
+
+    def close(self) -> None:
+        for w in self._workers:
+            if w.job is not None:
+                w.process.kill()
+            ScanPool._stop(w)
+        self._workers = []
