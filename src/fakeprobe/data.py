@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .splits import CAL, TEST, TRAIN, group_of, source_of, split_of
 
 MANIFEST = "manifest.csv"
 FIELDS = ["file", "label", "method", "source", "frame_index", "time_s", "track", "detection_score", "landmarks5"]
@@ -25,13 +25,13 @@ class CropItem:
 
     @property
     def group(self) -> str:
-        """Split unit: a whole video, or for photos a block of shots taken close in time
-        (UTKFace names end in a capture timestamp; near stamps may be the same person)."""
-        stem = Path(self.source).stem
-        m = re.search(r"_(\d{12,})", stem)
-        if m and Path(self.source).suffix.lower() in (".jpg", ".jpeg", ".png"):
-            return "photo:" + m.group(1)[:10]
-        return self.source
+        """Split unit (``splits.group_of``): a whole clip, a block of tv_faces clip numbers, or
+        for photos a block of shots taken close in time."""
+        return group_of(self.source)
+
+    @property
+    def source_name(self) -> str:
+        return source_of(self.source)
 
 
 def read_manifest(root: Path) -> list[CropItem]:
@@ -51,16 +51,16 @@ def read_manifest(root: Path) -> list[CropItem]:
     return items
 
 
-def split_items(items: list[CropItem], val_fraction: float, seed: int = 0) -> tuple[list[CropItem], list[CropItem]]:
-    """Hold out whole groups (videos, photo-time blocks), chosen by a stable hash."""
-    def is_val(group: str) -> bool:
-        h = int(hashlib.sha1(f"{seed}:{group}".encode()).hexdigest()[:8], 16)
-        return h / 0xFFFFFFFF < val_fraction
-
-    train, val = [], []
+def split_items(items: list[CropItem], val_fraction: float | None = None, seed: int = 0,
+                test_fraction: float | None = None) -> tuple[list[CropItem], list[CropItem]]:
+    """Training and validation (``splits.CAL``) crops, holding out whole groups chosen by a
+    stable hash; crops of the TEST split are in neither. Without fractions each source's default
+    shares apply (``splits.HOLDOUT``); a ``val_fraction`` alone holds out no test split."""
+    holdout = None if val_fraction is None and test_fraction is None else (val_fraction or 0.0, test_fraction or 0.0)
+    parts: dict[str, list[CropItem]] = {TRAIN: [], CAL: [], TEST: []}
     for it in items:
-        (val if is_val(it.group) else train).append(it)
-    return train, val
+        parts[split_of(it.source, seed, holdout)].append(it)
+    return parts[TRAIN], parts[CAL]
 
 
 def load_rgb(path: Path) -> np.ndarray:
