@@ -1,5 +1,14 @@
-"""Robustness augmentations applied alike to real and fake training crops."""
+"""Robustness augmentations, applied alike to a real training crop and the fakes made from it.
+
+Compression and resampling must never tell the classes apart, so a real crop and its fakes pass
+through the *same* random degradation (one set of draws), video codec included: each is encoded
+with H.264 with the same settings and the same motion, as a frame of a real video would be. (Not
+tiled into one frame: the encoder treats a tile's left edge differently from its middle, which
+would mark the left image.)
+"""
 from __future__ import annotations
+
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -16,8 +25,64 @@ def rescale(img: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
-    """Flip, small shift/zoom, colour jitter, down/up-scaling, blur, noise, JPEG 30-100."""
+def h264(frames: list[np.ndarray], crf: int, preset: str = "veryfast") -> np.ndarray:
+    """The last of ``frames`` after an in-memory H.264 round trip (yuv420p, one thread).
+
+    With one frame it is coded as an I-frame; with more, the last is predicted from the ones
+    before it, as most frames of a real video are. Sides must be even."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base, enc.framerate = Fraction(1, 25), Fraction(25, 1)
+    enc.thread_count = 1
+    enc.options = {"crf": str(int(crf)), "preset": preset, "tune": "zerolatency"}
+    packets = []
+    for i, img in enumerate(frames):
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+        vf.pts = i
+        packets.extend(enc.encode(vf))
+    packets.extend(enc.encode(None))
+    dec = av.CodecContext.create("h264", "r")
+    dec.thread_count = 1
+    last = None
+    for packet in packets:
+        for frame in dec.decode(packet):
+            last = frame
+    for frame in dec.decode(None):
+        last = frame
+    if last is None:
+        raise RuntimeError("H.264 round trip gave no frame")
+    return last.to_ndarray(format="rgb24")
+
+
+def _shifted(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The picture a couple of pixels away: the previous frame of a slowly moving face."""
+    h, w = img.shape[:2]
+    m = np.float32([[1, 0, rng.uniform(-3, 3)], [0, 1, rng.uniform(-3, 3)]])
+    return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
+
+
+def video_codec(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """H.264 at a random CRF 18-40 (I- or P-frame, sometimes a second generation at another CRF,
+    sometimes after down-scaling, as a re-upload would be)."""
+    h, w = img.shape[:2]
+    even = img[: h // 2 * 2, : w // 2 * 2]
+    generations = 2 if rng.random() < 0.3 else 1
+    for _ in range(generations):
+        frames = [even]
+        if rng.random() < 0.6:
+            frames = [_shifted(even, rng) for _ in range(int(rng.integers(1, 3)))] + frames
+        preset = "ultrafast" if rng.random() < 0.3 else "veryfast"  # ultrafast: no deblocking filter, blockier
+        even = h264(frames, int(rng.integers(18, 41)), preset)
+    if even.shape[:2] != (h, w):
+        even = cv2.copyMakeBorder(even, 0, h - even.shape[0], 0, w - even.shape[1], cv2.BORDER_REPLICATE)
+    return even
+
+
+def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Flip, small shift/zoom, colour jitter, down/up-scaling, blur, noise."""
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -37,6 +102,28 @@ def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0)
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.4))
     if rng.random() < 0.15 * strength:
         img = np.clip(img + rng.normal(0, rng.uniform(2, 8), img.shape), 0, 255).astype(np.uint8)
+    return img
+
+
+def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """One crop's degradation: the pixel operations, then JPEG 30-100 half of the time."""
+    img = _pixel_ops(img, rng, strength)
     if rng.random() < 0.5 * strength:
         img = jpeg(img, int(rng.integers(30, 101)))
     return img
+
+
+def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: float = 0.7, strength: float = 1.0) -> list[np.ndarray]:
+    """The same random degradation for every image (same-sized crops of one face: a real and its
+    fakes): identical draws for the pixel operations, then, with probability ``codec``, H.264 with
+    identical draws (CRF, preset, motion, generations); otherwise JPEG 30-100 half of the time."""
+    seed = int(rng.integers(2**32))
+    out = [_pixel_ops(img, np.random.default_rng(seed), strength) for img in images]
+    r = rng.random()
+    if r < codec:
+        seed = int(rng.integers(2**32))
+        return [video_codec(img, np.random.default_rng(seed)) for img in out]
+    if r < codec + (1 - codec) * 0.5 * strength:
+        q = int(rng.integers(30, 101))
+        return [jpeg(img, q) for img in out]
+    return out

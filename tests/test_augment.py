@@ -1,0 +1,55 @@
+"""Training degradations: H.264 in memory, and the same degradation for a real crop and its fakes."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from fakeprobe.augment import degrade_alike, h264, video_codec
+
+
+@pytest.fixture(scope="module")
+def face(photo) -> np.ndarray:
+    return cv2.resize(photo[30:230, 130:330], (224, 224), interpolation=cv2.INTER_AREA)
+
+
+def _err(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+
+
+def test_h264_round_trip_loses_more_at_higher_crf(face):
+    light, heavy = h264([face], 18), h264([face], 40)
+    assert light.shape == heavy.shape == face.shape and light.dtype == np.uint8
+    assert 0 < _err(light, face) < 4
+    assert _err(heavy, face) > 2 * _err(light, face)
+
+
+def test_a_predicted_frame_differs_from_an_intra_frame(face):
+    shifted = np.roll(face, 2, axis=1)
+    assert not np.array_equal(h264([shifted, face], 30), h264([face], 30))
+
+
+def test_video_codec_keeps_odd_sizes(face):
+    odd = face[:223, :221]
+    out = video_codec(odd, np.random.default_rng(0))
+    assert out.shape == odd.shape
+
+
+@pytest.mark.parametrize("codec", [0.0, 1.0])
+def test_identical_inputs_get_identical_degradations(face, codec):
+    for seed in range(12):
+        a, b = degrade_alike([face, face.copy()], np.random.default_rng(seed), codec=codec)
+        assert np.array_equal(a, b), seed
+
+
+def test_the_pair_shares_one_degradation(face):
+    """A fake that differs from its real only in the middle: far from that patch the two come out
+    (nearly) the same, and each was really degraded."""
+    fake = face.copy()
+    fake[96:128, 96:128] = 255 - fake[96:128, 96:128]
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        real_out, fake_out = degrade_alike([face, fake], rng, codec=1.0)
+        assert _err(real_out[:48], fake_out[:48]) < 1.0  # top rows: far above the patch
+        assert _err(real_out[96:128, 96:128], fake_out[96:128, 96:128]) > 30
+        assert not np.array_equal(real_out, face)
