@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import __version__
-from .augment import robustness
+from .augment import degrade_alike, robustness
 from .calibration import fit_temperature, threshold_at_fpr
 from .checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
@@ -44,7 +45,10 @@ class TrainConfig:
     batch_size: int = 16  # crops per step (with sbi: half real, half their fakes)
     lr: float = 5e-4
     weight_decay: float = 1e-4
-    val_fraction: float = 0.15
+    val_fraction: float | None = None  # None: each source's default held-out shares (splits.HOLDOUT)
+    test_fraction: float | None = None
+    exclude_sources: tuple[str, ...] = ()  # sources left out of training and validation (splits.source_of)
+    codec: float = 0.7  # with sbi: share of real/fake pairs passed through one H.264 encode together
     val_max: int = 600  # validation reals (each with one fake in sbi mode)
     seed: int = 0
     device: str = "cpu"
@@ -99,7 +103,7 @@ class PairDataset(Dataset):
             out.append(fake)
             labels.append(1)
         if self.augment:
-            out = [robustness(x, rng) for x in out]
+            out = degrade_alike(out, rng, codec=self.cfg.codec) if len(out) > 1 else [robustness(out[0], rng)]
         return torch.from_numpy(np.stack(out)), torch.tensor(labels, dtype=torch.float32)
 
 
@@ -141,6 +145,15 @@ def _validation_set(items: list[CropItem], dense, cfg: TrainConfig) -> tuple[tor
     return torch.cat(xs), labels, sources
 
 
+def _load_items(cfg: TrainConfig) -> list[CropItem]:
+    """The crops of every data folder, less the excluded sources (and with sbi the fake crops,
+    unless kept)."""
+    items = [it for root in cfg.data for it in read_manifest(Path(root))]
+    if cfg.sbi and not cfg.keep_fakes:
+        items = [it for it in items if it.label == 0]
+    return [it for it in items if it.source_name not in cfg.exclude_sources]
+
+
 MIN_THRESHOLD_VIDEOS = 20  # a 5 % quantile needs at least this many real videos
 
 
@@ -171,15 +184,13 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
-    items = [it for root in cfg.data for it in read_manifest(Path(root))]
-    if cfg.sbi and not cfg.keep_fakes:
-        items = [it for it in items if it.label == 0]
+    items = _load_items(cfg)
     if not items:
         raise ValueError("no training crops found")
     n_fake = sum(it.label for it in items)
     if not cfg.sbi and (n_fake == 0 or n_fake == len(items)):
         raise ValueError("training needs both real and fake crops; use --sbi to synthesise fakes from reals")
-    train_items, val_items = split_items(items, cfg.val_fraction, cfg.seed)
+    train_items, val_items = split_items(items, cfg.val_fraction, cfg.seed, cfg.test_fraction)
     if not val_items or not train_items:
         raise ValueError("too few distinct sources to hold out a validation split")
     out = Path(cfg.out)
@@ -289,6 +300,8 @@ def train(cfg: TrainConfig) -> dict:
     meta.training = {
         "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
         "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
+        "codec": cfg.codec if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
+        "sources": dict(sorted(Counter(it.source_name for it in train_items).items())),
         "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
         "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": rule,
         "val_videos": sorted({Path(it.source).name for it in val_items if not it.group.startswith("photo:")}),
@@ -305,10 +318,8 @@ def recalibrate(weights: Path, cfg: TrainConfig, out: Path) -> dict:
     (the same split and self-blended fakes that training would hold out); weights unchanged."""
     ckpt = load_checkpoint(Path(weights))
     cfg = dataclasses.replace(cfg, input_size=ckpt.meta.input_size, margin=ckpt.meta.crop_margin)
-    items = [it for root in cfg.data for it in read_manifest(Path(root))]
-    if cfg.sbi and not cfg.keep_fakes:
-        items = [it for it in items if it.label == 0]
-    _, val_items = split_items(items, cfg.val_fraction, cfg.seed)
+    items = _load_items(cfg)
+    _, val_items = split_items(items, cfg.val_fraction, cfg.seed, cfg.test_fraction)
     if not val_items:
         raise ValueError("no validation crops in the data")
     dense = dense_landmarks(items, cfg.margin) if cfg.sbi else {}
