@@ -28,3 +28,12 @@ def threshold_at_fpr(real_logits, fpr: float) -> float:
     q = float(np.quantile(z, 1.0 - fpr, method="higher"))
     # just above the q-th real's probability, so that real is not flagged (verdict: p >= threshold)
     return float(min(1.0, np.nextafter(1.0 / (1.0 + np.exp(-q)), 2.0)))
+
+
+def threshold_by_source(real_logits: dict[str, np.ndarray], fpr: float) -> tuple[float, dict[str, float]]:
+    """The lowest threshold that flags at most ``fpr`` of the real files of *every* source, and
+    each source's own threshold: no big source can hide a small one that is flagged often."""
+    per_source = {s: threshold_at_fpr(z, fpr) for s, z in real_logits.items() if len(z)}
+    if not per_source:
+        return 0.5, {}
+    return max(per_source.values()), per_source

@@ -32,3 +32,10 @@ def deciding_track(per_track: dict[int, tuple[float, int]], min_faces: int) -> i
     need = min(min_faces, longest)
     eligible = {t: z for t, (z, n) in per_track.items() if n >= need}
     return max(eligible, key=eligible.get)
+
+
+def file_logit(tracks: list[int], logits: np.ndarray, min_faces: int) -> float | None:
+    """The file's logit as ``scan`` decides it: the mean logit of its deciding person (None: no face)."""
+    per_track = track_logits(tracks, logits)
+    decider = deciding_track(per_track, min_faces)
+    return None if decider is None else per_track[decider][0]

@@ -1,0 +1,42 @@
+"""Cached held-out scoring gives what ``scan`` gives."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fakeprobe.checkpoint import load_checkpoint
+from fakeprobe.config import ScanConfig
+from fakeprobe.heldout import CachedScorer, FileCrops, analyse_crops
+
+
+@pytest.fixture(scope="module")
+def scorer(checkpoint) -> CachedScorer:
+    return CachedScorer(load_checkpoint(checkpoint), ScanConfig(frames=8, backend="torch"))
+
+
+@pytest.mark.parametrize("media", ["face_clip", "face_image"])
+def test_cached_file_logit_equals_the_scan(request, media, make_detector, scorer, tmp_path):
+    path = request.getfixturevalue(media)
+    detector = make_detector(frames=8)
+    result = detector.scan(path)
+    fc = analyse_crops(detector.analyzer, path, detector.meta.input_size, detector.margin)
+    assert len(fc.crops) == result.faces and fc.tracks.tolist() == [d.track for d in result.detections]
+    fc.save(tmp_path / "c.npz")
+    again = FileCrops.load(tmp_path / "c.npz")
+    assert np.array_equal(again.crops, fc.crops) and again.path == str(path) and again.error is None
+    z = scorer.file_logit(again) / detector.meta.temperature
+    decider = next(p for p in result.persons if p.decides)
+    # the scan rounds each face's logit to 4 decimals before averaging
+    assert math.isclose(z, decider.logit, abs_tol=2e-3)
+
+
+def test_no_face_and_unreadable_files(make_detector, scorer, empty_clip, tmp_path):
+    detector = make_detector(frames=8)
+    fc = analyse_crops(detector.analyzer, empty_clip, 128, 1.3)
+    assert len(fc.crops) == 0 and fc.error is None and scorer.file_logit(fc) is None
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all" * 10)
+    fc = analyse_crops(detector.analyzer, bad, 128, 1.3)
+    assert fc.error and "broken.mp4" in fc.error and scorer.file_logit(fc) is None
