@@ -1,0 +1,322 @@
+"""The dev benchmark: run it before every model decision (issue: detection quality).
+
+Held-out real files of every source in ../shared/data (the cal and test splits of
+``fakeprobe.splits``: tv_faces clips, UTKFace photos, talking-head clip families), scored as
+``scan`` scores them, give the false positives at each model's threshold; blended fakes made
+from held-out real videos (self-blended ``sbi`` and other-person ``cross``), beside the same real
+videos through the same decode and encode (``none``), and the ``clips/fake`` talking heads give
+the AUC, clean (CRF 18) and re-encoded at CRF 23, 30 and 40.
+
+    python benchmarks/bench_quality.py --model shipped=src/fakeprobe/weights/default.safetensors \\
+        --model new=runs/main/best.safetensors --calibrate new --write-calibrated runs/main/calibrated.safetensors \\
+        --loso tv_faces=runs/loso_tv/best.safetensors --out runs/devbench/report.md
+
+Every stage is cached under ``--work`` (fakes, re-encodes, crops per file and condition, logits
+per model), so a rerun with another model only classifies crops. ``--calibrate NAME`` sets that
+model's temperature (video level, cal split, fakes included) and threshold (the lowest that flags
+at most 5 % of the cal split's real files of every source) before the report. LOSO models were
+trained without their source: their threshold is set on the cal split of the other sources and
+their flagged share is measured on every held-out file of the left-out source.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from fakeprobe.analysis import Analyzer
+from fakeprobe.calibration import fit_temperature, threshold_by_source
+from fakeprobe.checkpoint import load_checkpoint, save_checkpoint
+from fakeprobe.config import ScanConfig
+from fakeprobe.evaluate import Perturbation, perturb_file
+from fakeprobe.fakeclips import FaceGeometry, blend_video
+from fakeprobe.heldout import CachedScorer, FileCrops, analyse_crops
+from fakeprobe.metrics import compute_metrics
+from fakeprobe.splits import CAL, TEST, source_of, split_of
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+CONDITIONS = ("clean", "crf=23", "crf=30", "crf=40")
+FIELDS = ["path", "label", "kind", "source", "split", "condition", "origin"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    path: str
+    label: int  # 0 real, 1 fake
+    kind: str  # orig (a real file as found), none (real, re-encoded like the fakes), sbi, cross, talking_head
+    source: str
+    split: str
+    condition: str
+    origin: str  # the real file it was made from
+
+
+def _every(items: list, n: int) -> list:
+    """At most ``n`` items spread evenly (deterministic)."""
+    if len(items) <= n:
+        return items
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
+
+
+def real_files(data: Path, photos_per_split: int) -> list[Entry]:
+    """Every held-out real file (cal and test splits), UTKFace thinned to ``photos_per_split``."""
+    out = []
+    paths = sorted((data / "tv_faces").glob("*.mp4")) + sorted((data / "clips" / "real").iterdir())
+    utk = sorted((data / "utkface").glob("*.jpg"))
+    for split in (CAL, TEST):
+        for p in paths + _every([p for p in utk if split_of(p) == split], photos_per_split):
+            if split_of(p) == split:
+                out.append(Entry(str(p), 0, "orig", source_of(p), split, "clean", str(p)))
+    example = REPO / "examples" / "astronaut.mp4"
+    out.append(Entry(str(example), 0, "orig", "example", TEST, "clean", str(example)))
+    return out
+
+
+def _seed(text: str) -> int:
+    return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)
+
+
+def make_fakes(reals: list[Entry], work: Path, tv_per_split: int, log) -> list[Entry]:
+    """For chosen held-out real videos: none/sbi/cross versions at CRF 18, then re-encodes."""
+    geometry = FaceGeometry()
+    out = []
+    for split in (CAL, TEST):
+        videos = [e for e in reals if e.split == split and e.source not in ("utkface", "example")]
+        chosen = _every([e for e in videos if e.source == "tv_faces"], tv_per_split) + [e for e in videos if e.source != "tv_faces"]
+        for i, e in enumerate(chosen):
+            donor_entry = chosen[(i + len(chosen) // 2) % len(chosen)]  # another group, usually another person
+            for kind in ("none", "sbi", "cross"):
+                dst = work / "fakes" / split / f"{Path(e.path).stem}.{kind}.mp4"
+                if not dst.exists():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        donor = None
+                        if kind == "cross":
+                            from fakeprobe.fakeclips import read_frames
+                            donor = geometry.donor(read_frames(Path(donor_entry.path), 8, 960)[0])
+                            if donor is None:
+                                continue
+                        n = blend_video(Path(e.path), dst, kind, seed=_seed(e.path + kind), geometry=geometry, donor=donor)
+                        if kind != "none" and n == 0:
+                            dst.unlink()
+                            continue
+                    except Exception as exc:  # a clip the generator cannot use is left out, and said so
+                        log(f"fake {kind} of {e.path}: {exc}")
+                        dst.unlink(missing_ok=True)
+                        continue
+                out.append(Entry(str(dst), 0 if kind == "none" else 1, kind, e.source, split, "clean", e.path))
+        log(f"{split}: fakes made for {len(chosen)} real videos")
+    for p in sorted((DATA / "clips" / "fake").iterdir()):
+        split = split_of(p, holdout=(0.5, 0.5))
+        out.append(Entry(str(p), 1, "talking_head", "clips_fake", split if split != "train" else TEST, "clean", str(p)))
+    return out
+
+
+def perturbed(entries: list[Entry], work: Path, log) -> list[Entry]:
+    out = []
+    for cond in CONDITIONS[1:]:
+        p = Perturbation("crf", float(cond.split("=")[1]))
+        folder = work / "perturbed" / cond
+        folder.mkdir(parents=True, exist_ok=True)
+        for e in entries:
+            name = f"{_seed(e.path):08x}_{Path(e.path).stem}"
+            done = list(folder.glob(name + ".*"))
+            if not done:
+                try:
+                    tmp = perturb_file(Path(e.path), p, folder)
+                    done = [tmp.rename(folder / f"{name}{tmp.suffix}")]
+                except Exception as exc:
+                    log(f"{cond} of {e.path}: {exc}")
+                    continue
+            out.append(dataclasses.replace(e, path=str(done[0]), condition=cond))
+        log(f"{cond}: {len(out)} files so far")
+    return out
+
+
+def crops_of(entries: list[Entry], work: Path, log) -> dict[str, FileCrops]:
+    """Cached analysis of every file (sampled frames, faces, tracks, crops), as scan does it."""
+    analyzer = Analyzer(ScanConfig())
+    folder = work / "crops"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    t0 = time.time()
+    for i, e in enumerate(entries):
+        cache = folder / f"{_seed(e.path):08x}_{Path(e.path).stem}.npz"
+        if cache.exists():
+            fc = FileCrops.load(cache)
+        else:
+            fc = analyse_crops(analyzer, Path(e.path), 224, 1.3)
+            fc.save(cache)
+        out[e.path] = fc
+        if (i + 1) % 200 == 0:
+            log(f"analysed {i + 1}/{len(entries)} ({time.time() - t0:.0f} s)")
+    return out
+
+
+def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str, FileCrops], work: Path, log) -> dict[str, float | None]:
+    """Raw file logits of one model, cached by its weights' hash."""
+    ckpt = load_checkpoint(weights)
+    cache = work / "logits" / f"{ckpt.sha256[:16]}.json"
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [e for e in entries if e.path not in known]
+    if todo:
+        scorer = CachedScorer(ckpt)
+        t0 = time.time()
+        for e in todo:
+            known[e.path] = scorer.file_logit(crops[e.path])
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(known))
+        log(f"{name}: {len(todo)} files classified in {time.time() - t0:.0f} s")
+    return {e.path: known[e.path] for e in entries}
+
+
+@dataclasses.dataclass
+class Calibration:
+    temperature: float
+    threshold: float  # on the calibrated probability
+    per_source: dict[str, float]
+
+
+def _prob(z: float, t: float) -> float:
+    return float(1 / (1 + np.exp(-z / t)))
+
+
+def calibrate(entries: list[Entry], logits: dict, fpr: float, exclude: str | None = None) -> Calibration:
+    """Temperature from the cal split's real and fake videos (video logits, clean), threshold from
+    the cal split's real files of every source (but ``exclude``)."""
+    cal = [e for e in entries if e.split == CAL and e.condition == "clean" and logits[e.path] is not None and e.source != exclude]
+    pairs = [e for e in cal if e.kind in ("none", "sbi", "cross")]
+    t = fit_temperature(np.array([logits[e.path] for e in pairs]), np.array([e.label for e in pairs]))
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for e in cal:
+        if e.kind == "orig":
+            by_source[e.source].append(logits[e.path] / t)
+    threshold, per_source = threshold_by_source({s: np.array(z) for s, z in by_source.items()}, fpr)
+    return Calibration(t, threshold, per_source)
+
+
+def flagged(entries: list[Entry], logits: dict, cal: Calibration, split: str | tuple = TEST) -> dict[str, tuple[int, int]]:
+    """Per source: (flagged, scored) real files as found (kind orig), at the calibrated threshold."""
+    splits = (split,) if isinstance(split, str) else split
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for e in entries:
+        if e.kind == "orig" and e.split in splits and logits[e.path] is not None:
+            out[e.source][0] += _prob(logits[e.path], cal.temperature) >= cal.threshold
+            out[e.source][1] += 1
+    return {s: (a, b) for s, (a, b) in sorted(out.items())}
+
+
+def aucs(entries: list[Entry], logits: dict) -> dict[tuple[str, str], float]:
+    """Test-split video AUC per condition and fake kind (each against the re-encoded reals)."""
+    out = {}
+    for cond in CONDITIONS:
+        sel = [e for e in entries if e.split == TEST and e.condition == cond and logits[e.path] is not None]
+        reals = [e for e in sel if e.kind == "none"]
+        for kind in ("sbi", "cross", "talking_head", "all"):
+            fakes = [e for e in sel if e.label == 1 and (kind == "all" or e.kind == kind)]
+            if fakes and reals:
+                y = [0] * len(reals) + [1] * len(fakes)
+                z = [logits[e.path] for e in reals + fakes]
+                out[(cond, kind)] = compute_metrics(y, z)["auc"]
+    return out
+
+
+def write_calibrated(weights: Path, cal: Calibration, dst: Path, fpr: float) -> str:
+    ckpt = load_checkpoint(weights)
+    meta = ckpt.meta
+    meta.temperature, meta.threshold = float(cal.temperature), float(cal.threshold)
+    meta.training = {**meta.training, "threshold_rule": (
+        f"lowest threshold flagging at most {fpr:g} of the real files of every source in the dev benchmark's cal split "
+        f"(per source: {', '.join(f'{s} {t:.3f}' for s, t in sorted(cal.per_source.items()))}); "
+        f"temperature fitted on cal-split video logits (real, self- and cross-blended videos)")}
+    return save_checkpoint(dst, ckpt.build(), meta)
+
+
+def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict) -> str:
+    lines = ["| check | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    lines.append("| temperature / threshold | " + " | ".join(f"{cals[m].temperature:.3f} / {cals[m].threshold:.3f}" for m in models) + " |")
+    fl = {m: flagged(entries, logits[m], cals[m]) for m in models}
+    sources = sorted({s for m in models for s in fl[m]})
+    for s in sources + ["all"]:
+        cells = []
+        for m in models:
+            a, b = (sum(x[0] for x in fl[m].values()), sum(x[1] for x in fl[m].values())) if s == "all" else fl[m].get(s, (0, 0))
+            cells.append(f"{a}/{b} ({100 * a / b:.1f} %)" if b else "–")
+        lines.append(f"| real flagged, test, {s} | " + " | ".join(cells) + " |")
+    au = {m: aucs(entries, logits[m]) for m in models}
+    for cond in CONDITIONS:
+        for kind in ("sbi", "cross", "talking_head", "all"):
+            if all((cond, kind) in au[m] for m in models):
+                lines.append(f"| AUC {cond}, {kind} | " + " | ".join(f"{au[m][(cond, kind)]:.3f}" for m in models) + " |")
+    if loso:
+        lines += ["", "| left-out source | model | threshold (set without it) | its real files flagged (cal + test) |", "|---|---|---|---|"]
+        for source, name in loso.items():
+            a, b = flagged(entries, logits[name], loso_cals[name], (CAL, TEST)).get(source, (0, 0))
+            lines.append(f"| {source} | {name} | {loso_cals[name].threshold:.3f} | {a}/{b} ({100 * a / max(b, 1):.1f} %) |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=WEIGHTS")
+    ap.add_argument("--loso", action="append", default=[], metavar="SOURCE=WEIGHTS", help="a model trained without SOURCE")
+    ap.add_argument("--calibrate", action="append", default=[], metavar="NAME", help="recalibrate this model on the cal split")
+    ap.add_argument("--write-calibrated", metavar="FILE", help="write the (single) --calibrate model with its new calibration")
+    ap.add_argument("--work", default="runs/devbench")
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--photos", type=int, default=300, help="UTKFace photos per held-out split")
+    ap.add_argument("--tv-fakes", type=int, default=40, help="tv_faces videos per split that get blended fakes")
+    ap.add_argument("--fpr", type=float, default=0.05)
+    ap.add_argument("--prepare-only", action="store_true", help="make the files and crops, score nothing")
+    ap.add_argument("--out", help="write the markdown table here")
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    def log(text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    reals = real_files(Path(args.data), args.photos)
+    fakes = make_fakes(reals, work, args.tv_fakes, log)
+    entries = reals + fakes + perturbed(fakes, work, log)
+    with open(work / "files.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(dataclasses.asdict(e) for e in entries)
+    log(f"{len(entries)} files ({len(reals)} held-out reals as found)")
+    crops = crops_of(entries, work, log)
+    if args.prepare_only:
+        return 0
+    models = dict(m.split("=", 1) for m in args.model)
+    loso = dict(m.split("=", 1) for m in args.loso)
+    loso_models = {f"without {s}": w for s, w in loso.items()}
+    logits = {n: model_logits(n, Path(w), entries, crops, work, log) for n, w in {**models, **loso_models}.items()}
+    cals = {}
+    for n, w in models.items():
+        if n in args.calibrate:
+            cals[n] = calibrate(entries, logits[n], args.fpr)
+        else:
+            meta = load_checkpoint(Path(w)).meta
+            cals[n] = Calibration(meta.temperature, meta.threshold, {})
+    loso_cals = {f"without {s}": calibrate(entries, logits[f"without {s}"], args.fpr, exclude=s) for s in loso}
+    if args.write_calibrated:
+        (name,) = args.calibrate
+        sha = write_calibrated(Path(models[name]), cals[name], Path(args.write_calibrated), args.fpr)
+        log(f"wrote {args.write_calibrated} (sha256 {sha}): temperature {cals[name].temperature:.3f}, threshold {cals[name].threshold:.4f}")
+    table = report(models, {s: f"without {s}" for s in loso}, entries, logits, cals, loso_cals)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
