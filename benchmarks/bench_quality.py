@@ -104,10 +104,12 @@ def make_fakes(reals: list[Entry], work: Path, tv_per_split: int, log) -> list[E
                             donor = geometry.donor(read_frames(Path(donor_entry.path), 8, 960)[0])
                             if donor is None:
                                 continue
-                        n = blend_video(Path(e.path), dst, kind, seed=_seed(e.path + kind), geometry=geometry, donor=donor)
+                        part = dst.with_suffix(".part.mp4")  # renamed when complete: an interrupted run leaves no half file
+                        n = blend_video(Path(e.path), part, kind, seed=_seed(e.path + kind), geometry=geometry, donor=donor)
                         if kind != "none" and n == 0:
-                            dst.unlink()
+                            part.unlink()
                             continue
+                        part.replace(dst)
                     except Exception as exc:  # a clip the generator cannot use is left out, and said so
                         log(f"fake {kind} of {e.path}: {exc}")
                         dst.unlink(missing_ok=True)
@@ -121,6 +123,8 @@ def make_fakes(reals: list[Entry], work: Path, tv_per_split: int, log) -> list[E
 
 
 def perturbed(entries: list[Entry], work: Path, log) -> list[Entry]:
+    """Re-encoded copies of the test split's videos (calibration uses the clean cal split only)."""
+    entries = [e for e in entries if e.split == TEST]
     out = []
     for cond in CONDITIONS[1:]:
         p = Perturbation("crf", float(cond.split("=")[1]))
@@ -154,7 +158,9 @@ def crops_of(entries: list[Entry], work: Path, log) -> dict[str, FileCrops]:
             fc = FileCrops.load(cache)
         else:
             fc = analyse_crops(analyzer, Path(e.path), 224, 1.3)
-            fc.save(cache)
+            part = cache.with_suffix(".part.npz")
+            fc.save(part)
+            part.replace(cache)
         out[e.path] = fc
         if (i + 1) % 200 == 0:
             log(f"analysed {i + 1}/{len(entries)} ({time.time() - t0:.0f} s)")

@@ -1,8 +1,13 @@
-"""Regenerate examples/astronaut.mp4, the bundled example video.
+"""Regenerate the bundled example videos.
 
-It is rendered from scikit-image's astronaut photo (Eileen Collins, NASA, public domain): the
-unaltered portrait drifting slowly over a synthetic background, 4 s of 640x360 H.264. The face is
-real, so the expected verdict is REAL.
+``examples/astronaut.mp4`` is rendered from scikit-image's astronaut photo (Eileen Collins, NASA,
+public domain): the unaltered portrait drifting slowly over a synthetic background, 4 s of
+640x360 H.264. The face is real, so the expected verdict is REAL.
+
+``examples/astronaut_blended.mp4`` is that video with the face of every frame self-blended by the
+project's own generator (``fakeprobe.fakeclips``, the kind of fake the dev benchmark uses: the
+face blended with a colour- and frequency-altered copy of itself through a landmark mask, the same
+choices on every frame), then encoded again at the same quality. The expected verdict is FAKE.
 
     python scripts/make_example_video.py
 """
@@ -12,15 +17,21 @@ from pathlib import Path
 
 from skimage import data
 
+from fakeprobe.fakeclips import blend_video
 from fakeprobe.synth import scene_video
 
-OUT = Path(__file__).resolve().parents[1] / "examples" / "astronaut.mp4"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SEED = 7  # the blend's random choices
 
 
 def main() -> None:
-    OUT.parent.mkdir(exist_ok=True)
-    scene_video(OUT, data.astronaut(), width=640, height=360, seconds=4.0, fps=25.0, faces=1, crf=26, gop=50)
-    print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
+    EXAMPLES.mkdir(exist_ok=True)
+    real = EXAMPLES / "astronaut.mp4"
+    scene_video(real, data.astronaut(), width=640, height=360, seconds=4.0, fps=25.0, faces=1, crf=26, gop=50)
+    fake = EXAMPLES / "astronaut_blended.mp4"
+    blend_video(real, fake, "sbi", seed=SEED, crf=26)
+    for p in (real, fake):
+        print(f"wrote {p} ({p.stat().st_size // 1024} KiB)")
 
 
 if __name__ == "__main__":
