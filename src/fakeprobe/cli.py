@@ -237,6 +237,40 @@ def cmd_eval(args) -> int:
     return EXIT_CLEAN
 
 
+# -- serve ------------------------------------------------------------------------------------
+def cmd_serve(args) -> int:
+    try:
+        import uvicorn
+
+        from .serve import Settings, SettingsError, create_app
+        from .serve.settings import load_tokens
+    except ImportError as exc:
+        return _fail(f"serve needs the serve extra ({exc.name} is missing): pip install \"fakeprobe[serve]\"")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        return _fail("--threshold must be between 0 and 1")
+    if args.frames is not None and args.frames < 1:
+        return _fail("--frames must be at least 1")
+    if args.max_upload_mb <= 0:
+        return _fail("--max-upload-mb must be positive")
+    if args.allow_root and not Path(args.allow_root).is_dir():
+        return _fail(f"--allow-root {args.allow_root}: not a folder")
+    _check_device(args.device)
+    try:
+        tokens = frozenset() if args.no_auth else load_tokens(args.token_file)
+        settings = Settings(
+            data_dir=Path(args.data_dir), tokens=tokens, auth=not args.no_auth, host=args.host, port=args.port, workers=args.workers,
+            max_queue=args.max_queue, max_upload_bytes=int(args.max_upload_mb * 2**20),
+            allow_root=Path(args.allow_root).resolve() if args.allow_root else None,
+            weights=tuple(args.weights) if args.weights else None, scan=_scan_config(args))
+        app = create_app(settings)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"--data-dir {args.data_dir}: cannot use it ({exc.strerror or exc})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=10)
+    return EXIT_CLEAN
+
+
 # -- info / convert ---------------------------------------------------------------------------
 def cmd_info(args) -> int:
     from .checkpoint import load_checkpoint
@@ -356,6 +390,24 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-q", "--quiet", action="store_true")
     _add_model_args(v)
     v.set_defaults(func=cmd_eval, margin=None)
+
+    w = sub.add_parser("serve", help="HTTP API and review page (needs the serve extra)",
+                       description="Scan uploads over HTTP: POST /v1/scans, a review page at /, docs at /docs (docs/api.md).")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    w.add_argument("--port", type=int, default=8000)
+    w.add_argument("--data-dir", required=True, metavar="DIR", help="jobs, results, uploads and reports are kept here")
+    w.add_argument("--token-file", metavar="FILE", help="bearer tokens, one per line (also: $FAKEPROBE_TOKENS)")
+    w.add_argument("--no-auth", action="store_true", help="no token needed (only on a loopback address)")
+    w.add_argument("--workers", type=int, default=1, help="scan processes (default 1), each with the model loaded once")
+    w.add_argument("--max-queue", type=int, default=100, help="jobs that may wait for a worker; more get 503 (default 100)")
+    w.add_argument("--max-upload-mb", type=float, default=2048, help="largest upload in MiB (default 2048)")
+    w.add_argument("--allow-root", metavar="DIR", help='allow JSON {"path": ...} jobs for files under this folder')
+    _add_model_args(w)
+    w.add_argument("--frames", type=int, help="frames sampled per video (default 32)")
+    w.add_argument("--time-limit", type=float, help="seconds allowed per file (default 300)")
+    w.add_argument("--threads", type=int, help="CPU threads per scan process (default: its share of the cores)")
+    w.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    w.set_defaults(func=cmd_serve)
 
     i = sub.add_parser("info", help="show a checkpoint's metadata")
     i.add_argument("--weights", metavar="FILE")
