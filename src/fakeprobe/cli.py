@@ -64,7 +64,7 @@ def _detector(args):
 def cmd_scan(args) -> int:
     from .inputs import expand_inputs
     from .output import table, write_csv, write_json, write_jsonl_line
-    from .results import ERROR
+    from .results import ERROR, FAKE
 
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         return _fail("--threshold must be between 0 and 1")
@@ -74,9 +74,29 @@ def cmd_scan(args) -> int:
         return _fail("--detect-every must be at least 1")
     if args.threads is not None and args.threads < 0:
         return _fail("--threads must be 0 (all cores) or more")
-    paths = expand_inputs(args.paths)
+    inputs = list(args.paths)
+    if args.from_list:
+        from .inputs import read_input_list
+
+        try:
+            inputs += read_input_list(args.from_list)
+        except (OSError, UnicodeDecodeError) as exc:
+            return _fail(f"{args.from_list}: cannot read the input list ({getattr(exc, 'strerror', None) or exc})")
+    paths = expand_inputs(inputs)
     if not paths:
         return _fail("no input files found")
+    if args.ray:
+        return _scan_on_ray(args, paths)
+    if args.parquet:
+        return _fail("--parquet is written by --ray scans; a local scan writes --jsonl, --json or --csv")
+    earlier: list[str] = []  # verdicts already in the output (--resume)
+    if args.resume:
+        if not (args.jsonl and args.output):
+            return _fail("--resume needs --jsonl -o FILE (or --ray)")
+        try:
+            paths, earlier = _skip_done(paths, args.output, parquet=False)
+        except (OSError, ValueError) as exc:
+            return _fail(str(exc))
     plan = None  # --report / --report-dir / --heatmaps: written where the crops are (the worker)
     if args.report or args.report_dir or args.heatmaps:
         if args.report and len(paths) > 1:
@@ -90,7 +110,7 @@ def cmd_scan(args) -> int:
     report_task = plan.task if plan else None
     fmt = "json" if args.json else "jsonl" if args.jsonl else "csv" if args.csv else "table"
     try:
-        out = open(args.output, "w", newline="") if args.output else sys.stdout
+        out = open(args.output, "a" if args.resume else "w", newline="") if args.output else sys.stdout
     except OSError as exc:
         return _fail(f"{args.output}: cannot write output ({exc.strerror})")
     results = []
@@ -134,9 +154,75 @@ def cmd_scan(args) -> int:
     finally:
         if args.output:
             out.close()
-    if any(r.verdict == ERROR for r in results) or (plan is not None and plan.failures):
+    if any(r.verdict == ERROR for r in results) or (plan is not None and plan.failures) or ERROR in earlier:
         return EXIT_FAILED
-    return EXIT_FLAGGED if any(r.flagged for r in results) else EXIT_CLEAN
+    return EXIT_FLAGGED if any(r.flagged for r in results) or FAKE in earlier else EXIT_CLEAN
+
+
+def _skip_done(paths: list[Path], output: str, parquet: bool) -> tuple[list[Path], list[str]]:
+    """--resume: the inputs that ``output`` has no record of yet, and the verdicts of those it has
+    (a JSONL file's cut-off last line is dropped, so appending starts on a fresh line)."""
+    from .distributed import drop_truncated_tail, path_key, previous_verdicts
+
+    done = previous_verdicts(output, parquet=parquet)
+    if not parquet:
+        drop_truncated_tail(output)
+    keys = [path_key(p) for p in paths]
+    return [p for p, k in zip(paths, keys) if k not in done], [done[k] for k in keys if k in done]
+
+
+def _scan_on_ray(args, paths: list[Path]) -> int:
+    """``scan --ray``: the same analysis on a Ray cluster; JSON Lines (or Parquet parts) as files finish."""
+    from .distributed import JsonlSink, ParquetSink, ray_scan
+    from .results import ERROR, FAKE
+
+    other = [o for o, on in (("--json", args.json), ("--csv", args.csv), ("--report", args.report),
+                             ("--report-dir", args.report_dir), ("--heatmaps", args.heatmaps)) if on]
+    if other:
+        return _fail(f"--ray writes JSON Lines or --parquet, not {other[0]}")
+    if (args.parquet or args.resume) and not args.output:
+        return _fail(f"{'--parquet' if args.parquet else '--resume'} needs -o {'DIR' if args.parquet else 'FILE'}")
+    if args.actors is not None and args.actors < 1:
+        return _fail("--actors must be at least 1")
+    if args.parquet and Path(args.output).is_file():
+        return _fail(f"{args.output}: --parquet writes a folder of parts; this is a file")
+    earlier: list[str] = []
+    if args.resume:
+        try:
+            paths, earlier = _skip_done(paths, args.output, parquet=args.parquet)
+        except (OSError, ValueError) as exc:
+            return _fail(str(exc))
+    elif args.parquet and any(Path(args.output).glob("part-*.parquet")):
+        return _fail(f"{args.output} already holds Parquet parts: add --resume to go on, or remove them")
+    if args.device.split(":")[0] not in ("cpu", "cuda", "mps"):  # whether it is there is for the cluster's nodes to say
+        return _fail(f"--device {args.device}: expected cpu, cuda or mps")
+    records = ray_scan(paths, _scan_config(args), args.ray, weights=args.weights or None, actors=args.actors)
+    out = None
+    try:
+        if not args.parquet and args.output:
+            out = open(args.output, "a" if args.resume else "w")
+        sink = ParquetSink(args.output) if args.parquet else JsonlSink(out or sys.stdout)
+    except OSError as exc:
+        return _fail(f"{args.output}: cannot write output ({exc.strerror})")
+    verdicts = list(earlier)
+    show_progress = not args.quiet and sys.stderr.isatty() and len(paths) > 1
+    from rich.progress import Progress
+
+    try:
+        with sink, Progress(transient=True, disable=not show_progress) as progress:
+            task = progress.add_task("scanning", total=len(paths))
+            for record in records:
+                sink.write(record)
+                verdicts.append(record["verdict"])
+                progress.advance(task)
+                if record["verdict"] == ERROR:
+                    _err(record["error"]["message"])
+    finally:
+        if out is not None:
+            out.close()
+    if ERROR in verdicts:
+        return EXIT_FAILED
+    return EXIT_FLAGGED if FAKE in verdicts else EXIT_CLEAN
 
 
 # -- detect (the original design's interface) --------------------------------------------------
@@ -299,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("scan", help="scan videos, images, folders or globs")
-    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("paths", nargs="*", metavar="PATH")
+    s.add_argument("--from-list", metavar="FILE",
+                   help="also scan the inputs listed in FILE, one per line (- : standard input); blank lines and #comments are ignored")
     _add_model_args(s)
     s.add_argument("--frames", type=int, help="frames sampled per video (default 32)")
     s.add_argument("--margin", type=float, help="face crop margin (default: the model's, 1.3)")
@@ -317,11 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="one JSON array of records")
     g.add_argument("--jsonl", action="store_true", help="one JSON record per line, as each file finishes")
     g.add_argument("--csv", action="store_true", help="one CSV row per file")
+    g.add_argument("--parquet", action="store_true", help="with --ray: Parquet parts in the folder -o DIR (see README)")
     s.add_argument("-o", "--output", metavar="FILE", help="write the JSON/JSONL/CSV there (the table still goes to stdout)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress, no table when writing to a file")
     s.add_argument("--report", metavar="FILE", help="write a self-contained HTML evidence report (one input)")
     s.add_argument("--report-dir", metavar="DIR", help="write one HTML report per input and an index.html linking them")
     s.add_argument("--heatmaps", metavar="DIR", help="write Grad-CAM heatmap PNGs of the most suspicious faces (<stem>_t<track>_f<frame>.png)")
+    s.add_argument("--resume", action="store_true", help="skip the inputs the output (-o) already has a record of, and append")
+    s.add_argument("--ray", metavar="ADDRESS",
+                   help="scan on Ray (pip install 'fakeprobe[ray]'): local (a Ray instance on this machine), auto (the cluster "
+                        "this machine is part of) or ray://HOST:10001; writes JSON Lines as files finish, or --parquet")
+    s.add_argument("--actors", type=int, metavar="N", help="with --ray: at most N scan actors at once (default: as the cluster's CPUs allow)")
     s.set_defaults(func=cmd_scan)
 
     d = sub.add_parser("detect", help="one video, the original design's output")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 from pathlib import Path
 
 from .images import IMAGE_SUFFIXES
@@ -67,3 +68,12 @@ def expand_inputs(args: list[str]) -> list[Path]:
         else:
             add(p)
     return out
+
+
+def read_input_list(source: str | Path) -> list[str]:
+    """The inputs named in a list file (``-``: standard input), one per line: a file, folder or
+    glob, like a command-line argument, relative to the current folder. Surrounding whitespace,
+    blank lines and lines starting with ``#`` are ignored."""
+    text = sys.stdin.read() if str(source) == "-" else Path(source).read_text(encoding="utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
