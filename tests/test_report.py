@@ -177,6 +177,74 @@ def test_report_without_evidence_still_renders(make_detector, face_clip):
     assert_self_contained(page)
 
 
+# -- templates and escaping ----------------------------------------------------------------------
+def test_file_names_are_escaped(make_detector, face_clip, tmp_path):
+    from fakeprobe.report import Reporter, index_html
+
+    clip = tmp_path / "odd <dir>" / "a<script>alert('x')&b\".mp4"
+    clip.parent.mkdir()
+    shutil.copy(face_clip, clip)
+    det = make_detector(frames=8)
+    result = det.scan(clip)
+    report, index = Reporter(det).html(result), index_html([(result, "a.html")])
+    name = "a&lt;script&gt;alert(&#39;x&#39;)&amp;b&#34;.mp4"
+    assert f"<title>fakeprobe report: {name} — {result.verdict}</title>" in report and f"<h1>{name}</h1>" in report
+    assert f"odd &lt;dir&gt;/{name}</p>" in report and f"odd &lt;dir&gt;/{name}</dd>" in report  # under the name, in the details
+    assert f">{name}</a>" in index and f"odd &lt;dir&gt;/{name}</div>" in index
+    for page in (report, index):
+        assert_self_contained(page)  # no <script> among other things
+
+
+def test_error_message_is_escaped():
+    from fakeprobe.report import Reporter, index_html
+    from fakeprobe.results import ErrorRecord, ScanResult
+
+    result = ScanResult(path="x.mp4", verdict="ERROR", probability=None, threshold=None,
+                        error=ErrorRecord(kind="input", message="bad header <img src=x onerror=alert(1)>"))
+    for page in (Reporter(None).html(result), index_html([(result, "x.html")])):
+        assert "bad header &lt;img src=x onerror=alert(1)&gt;" in page and "<img src=x" not in page
+
+
+def test_pages_share_the_base_layout_and_inline_the_stylesheet(reported):
+    from importlib.resources import files
+
+    from fakeprobe.report import index_html
+    from fakeprobe.results import ScanResult
+
+    css = (files("fakeprobe") / "templates" / "style.css").read_text(encoding="utf-8")
+    index = index_html([(ScanResult(path="a.mp4", verdict="NO_FACE", probability=None, threshold=None), "a.html")])
+    for page in (reported["html"], index):
+        assert page.startswith("<!doctype html>") and css.rstrip("\n") in page  # verbatim: Jinja left the CSS alone
+        assert page.count("<style>") == 1 and "<meta name='viewport'" in page
+
+
+def test_templating_environment_escapes_and_rejects_unknown_names():
+    import jinja2
+
+    from fakeprobe.templating import environment
+
+    env = environment()
+    assert env is environment()
+    assert env.from_string("<p title='{{ x }}'>{{ x }}</p>").render(x="<b>'&'") == \
+        "<p title='&lt;b&gt;&#39;&amp;&#39;'>&lt;b&gt;&#39;&amp;&#39;</p>"
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ missing }}").render()
+
+
+def test_base_layout_blocks_for_other_pages():
+    """What a page extending base.html.j2 (the service's review page) gets: the layout and the styles, no scripts of its own."""
+    from fakeprobe.templating import environment
+
+    page = environment().from_string(
+        "{% extends 'base.html.j2' %}{% block title %}Review{% endblock %}{% block head %}<meta name='x'>{% endblock %}"
+        "{% block header %}<h1>{{ h }}</h1>{% endblock %}{% block content %}<p>body</p>{% endblock %}"
+        "{% block scripts %}<!-- scripts -->{% endblock %}").render(h="<Clip>")
+    assert "<title>Review</title>" in page and page.index("<meta name='x'>") < page.index("</head>")
+    assert "<header><h1>&lt;Clip&gt;</h1></header>" in page and "<p>body</p>" in page
+    assert ".v-FAKE{" in page and page.index("<!-- scripts -->") > page.index("</main>")
+    assert "<script" not in environment().get_template("base.html.j2").render()
+
+
 # -- rendering in a real browser -----------------------------------------------------------------
 @pytest.mark.parametrize("width", [1280, 390])
 def test_report_renders_in_headless_chromium(reported, tmp_path, width):

@@ -5,6 +5,9 @@ strip of face crops across time with their scores, a timeline plot of the per-fa
 heatmaps for the most suspicious crops, and the media/model details and warnings. Every image is
 inlined as a ``data:`` URI and the page has no scripts, so it opens offline in any browser.
 
+This module prepares the data (numbers formatted, images encoded); the markup is in the Jinja2
+templates ``templates/report.html.j2`` and ``templates/index.html.j2`` (see ``templating``).
+
     detector = Detector()
     result, evidence = detector.scan_with_evidence("clip.mp4")
     Reporter(detector).write_report("report.html", result, evidence)
@@ -13,10 +16,10 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
 import io
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -28,6 +31,7 @@ import numpy as np
 from . import __version__
 from .evidence import Evidence
 from .results import ERROR, FAKE, NO_FACE, REAL, FaceRecord, ScanResult
+from .templating import environment
 
 # Okabe & Ito's colour-blind-safe palette, one colour (and one marker) per person
 PERSON_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -58,11 +62,106 @@ class Heatmap:
         return f"{stem}_t{self.detection.track}_f{self.detection.frame_index}.png"
 
 
+# -- what the templates get: formatted numbers, images as data: URIs -------------------------------
+@dataclass
+class Bar:
+    """The probability bar; positions in percent of its width."""
+
+    score: str
+    threshold: str
+    colour: str
+    fill: str
+    mark: str
+    shift: int  # moves the threshold label left near the right end, keeping it inside the bar
+
+
+@dataclass
+class VerdictBox:
+    word: str  # FAKE, REAL, NO_FACE or ERROR
+    meaning: str
+    flagged: bool
+    score: str | None = None  # the file's p(fake), when it was scored
+    threshold: str | None = None
+    bar: Bar | None = None
+    decider: str | None = None  # the label of the person whose score is the file's, with several people
+    video: bool = False
+    frames: int | None = None  # frames searched, for NO_FACE
+    rule: str | None = None  # what the threshold means, in words
+
+
+@dataclass
+class Thumb:
+    src: str
+    time: str
+    time_short: str | None  # for the caption, videos only
+    score: str
+    flagged: bool
+
+
+@dataclass
+class PersonCard:
+    label: str
+    colour: str
+    glyph: str
+    track: int
+    verdict: str
+    verdict_colour: str
+    score: str
+    faces: int
+    span: str | None  # first and last time seen, videos only
+    decides: bool
+    thumbs: list[Thumb] | None  # None when no crops were kept
+    total: int  # this person's faces; the strip may show fewer
+
+
+@dataclass
+class CamCard:
+    crop: str
+    overlay: str
+    label: str
+    colour: str
+    glyph: str
+    time: str
+    frame: int
+    score: str
+    signal: bool
+
+
+@dataclass
+class CamSection:
+    cards: list[CamCard]
+    model: str
+    ensemble: bool
+    gradient: str  # CSS colour stops of the heatmaps' colour scale
+
+
+@dataclass
+class Timeline:
+    wide: str
+    narrow: str  # for phones
+
+
+@dataclass
+class FrameImage:
+    src: str
+    time: str
+    index: int
+
+
+@dataclass
+class IndexRow:
+    href: str
+    name: str
+    path: str | None
+    verdict: str
+    colour: str
+    score: str
+    people: int
+    faces: int
+    note: str
+
+
 # -- small helpers ------------------------------------------------------------------------------
-def _e(x) -> str:
-    return html.escape(str(x), quote=True)
-
-
 def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -236,58 +335,38 @@ class Reporter:
         if heatmaps is None:
             heatmaps = self.heatmaps(result, evidence)
         people = _people(result)
-        parts = [self._verdict(result, people)]
-        notes = self._warnings(result, evidence)
-        if notes:
-            parts.append(_section("Warnings", "<ul class='warn'>" + "".join(f"<li>{_e(w)}</li>" for w in notes) + "</ul>"))
-        if result.error is not None:
-            parts.append(_section("What went wrong", f"<p class='error'><b>{_e(result.error.kind)}</b>: {_e(result.error.message)}</p>"
-                                  "<p>Nothing in this file was scored. Check that the file exists and is a complete, readable video or "
-                                  "image, then scan it again.</p>"))
-        if result.detections:
-            parts.append(self._timeline(result, people))
-            parts.append(self._persons(result, evidence, people))
-            if heatmaps:
-                parts.append(self._heatmaps(heatmaps, people))
-            overview = self._overview(result, evidence, people)
-            if overview:
-                parts.append(overview)
-        elif result.verdict == NO_FACE:
-            parts.append(self._no_face(result, evidence))
-        parts.append(self._details(result))
-        parts.append(_FOOTER)
-        title = f"fakeprobe report: {Path(result.path).name} — {result.verdict}"
-        header = (f"<header><p class='muted'>fakeprobe {_e(__version__)} evidence report · "
-                  f"{_e(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}</p>"
-                  f"<h1>{_e(Path(result.path).name)}</h1>"
-                  f"{_path_line(result.path, 'p', 'path muted')}</header>")
-        return _page(title, header + "\n".join(parts))
+        scored = bool(result.detections)
+        return _render(
+            "report.html.j2",
+            name=Path(result.path).name,
+            path=_full_path(result.path),
+            verdict=self._verdict(result, people),
+            warnings=self._warnings(result, evidence),
+            error=result.error,
+            timeline=_timeline(result, people) if scored else None,
+            people=self._persons(result, evidence, people) if scored else [],
+            crops_kept=_have_crops(result, evidence),
+            cams=self._cams(heatmaps, people) if scored and heatmaps else None,
+            overview=_overview(result, evidence, people) if scored else None,
+            stills=_stills(result, evidence) if not scored and result.verdict == NO_FACE else [],
+            media_rows=_media_rows(result),
+            model_rows=self._model_rows(result),
+        )
 
-    def _verdict(self, result: ScanResult, people: dict) -> str:
+    def _verdict(self, result: ScanResult, people: dict) -> VerdictBox:
         v = result.verdict
-        lines = []
+        box = VerdictBox(word=v, meaning=VERDICT_WORDS.get(v, ""), flagged=v == FAKE)
         if v in (FAKE, REAL) and result.probability is not None:
             decider = next((p for p in result.persons if p.decides), None)
-            who = f"{people[decider.track]['label']}, " if decider is not None and len(result.persons) > 1 else ""
-            rel = "at or above" if v == FAKE else "below"
-            lines.append(f"<p class='big'>p(fake) = <b>{result.probability:.3f}</b> <span class='muted'>({rel} the threshold "
-                         f"{result.threshold:.3f})</span></p>")
-            lines.append(_bar(result.probability, result.threshold, VERDICT_COLOURS[v]))
-            seen = " seen in enough frames" if result.media is not None and result.media.kind == "video" else ""
-            lines.append(f"<p>The file's score is the calibrated probability that {_e(who)}the most suspicious person{seen}, "
-                         "has a manipulated face (0 = looks real, 1 = looks fake). A person's score combines all their faces "
-                         "(the mean of the per-face logits).</p>")
+            box.score, box.threshold = f"{result.probability:.3f}", f"{result.threshold:.3f}"
+            box.bar = _bar(result.probability, result.threshold, VERDICT_COLOURS[v])
+            box.decider = people[decider.track]["label"] if decider is not None and len(result.persons) > 1 else None
+            box.video = result.media is not None and result.media.kind == "video"
         elif v == NO_FACE:
-            n = result.media.frames_analysed if result.media else 0
-            lines.append(f"<p>No face was found in the {n} analysed frame{'s' if n != 1 else ''}, so there is no score. "
-                         "A file without a detectable face is not evidence that it is genuine.</p>")
-        rule = self.threshold_text(result.threshold) if result.threshold is not None and v in (FAKE, REAL) else None
-        if rule:
-            lines.append(f"<p class='rule'><b>Threshold.</b> {_e(rule)}</p>")
-        if v == FAKE:
-            lines.append("<p class='muted'>A flag is a reason for a person to look closely, not proof of manipulation.</p>")
-        return (f"<section class='verdict v-{v}' aria-label='verdict'><div class='word'>{_e(v)}</div>"
-                f"<div class='sub'>{_e(VERDICT_WORDS.get(v, ''))}</div>{''.join(lines)}</section>")
+            box.frames = result.media.frames_analysed if result.media else 0
+        if result.threshold is not None and v in (FAKE, REAL):
+            box.rule = self.threshold_text(result.threshold)
+        return box
 
     def _warnings(self, result: ScanResult, evidence: Evidence | None) -> list[str]:
         notes = list(result.warnings)
@@ -312,148 +391,45 @@ class Reporter:
             notes.append("no face crops were kept for this report (scanned without evidence): strips and heatmaps are missing")
         return notes
 
-    def _timeline(self, result: ScanResult, people: dict) -> str:
-        if result.media is not None and result.media.kind == "image":
-            return ""
-        wide = _data_uri(timeline_png(result, people, narrow=False), "image/png")
-        narrow = _data_uri(timeline_png(result, people, narrow=True), "image/png")
-        body = (f"<picture><source media='(max-width: 640px)' srcset='{narrow}'>"
-                f"<img class='timeline' id='timeline' src='{wide}' alt='Timeline: fake probability of each face over time, "
-                f"one line per person, with the threshold as a dashed line'></picture>"
-                "<p class='muted'>Each point is one face crop; the dashed line is the threshold. Ticks along the bottom mark "
-                "the analysed frames.</p>")
-        return _section("Timeline", body)
-
-    def _persons(self, result: ScanResult, evidence: Evidence | None, people: dict) -> str:
+    def _persons(self, result: ScanResult, evidence: Evidence | None, people: dict) -> list[PersonCard]:
         dets = result.detections
-        have_crops = evidence is not None and len(evidence) == len(dets)
         video = result.media is None or result.media.kind == "video"
-        blocks = []
+        cards = []
         for p in result.persons:
             info = people[p.track]
             mine = sorted((i for i, d in enumerate(dets) if d.track == p.track), key=lambda i: dets[i].time_s)
-            strip = ""
-            if have_crops:
-                shown = _spread(mine, self.max_thumbs, keep=max(mine, key=lambda i: dets[i].probability))
-                figs = []
-                for i in shown:
-                    d = dets[i]
-                    hi = d.probability >= result.threshold
-                    thumb = cv2.resize(evidence.crops[i], (112, 112), interpolation=cv2.INTER_AREA) if evidence.crops[i].shape[0] > 112 else evidence.crops[i]
-                    figs.append(
-                        f"<figure class='thumb{' hi' if hi else ''}'><img src='{_jpeg_uri(thumb)}' alt='{_e(info['label'])} at "
-                        f"{d.time_s:.2f} s, score {d.probability:.3f}'><figcaption>{f'{d.time_s:.1f} s<br>' if video else ''}<b>{d.probability:.3f}</b>"
-                        f"{'<span class=flag>FLAG</span>' if hi else ''}</figcaption></figure>"
-                    )
-                more = f"<p class='muted'>Showing {len(shown)} of {len(mine)} faces.</p>" if len(shown) < len(mine) else ""
-                strip = f"<div class='strip'>{''.join(figs)}</div>{more}"
-            decides = "<span class='tag'>decides the file's score</span>" if p.decides else ""
-            blocks.append(
-                f"<div class='person' style='border-top-color:{info['colour']}'>"
-                f"<h3><span class='glyph' style='color:{info['colour']}'>{info['glyph']}</span> {_e(info['label'])} "
-                f"<span class='muted small'>track {p.track}</span></h3>"
-                f"<p><span class='pill' style='border-color:{VERDICT_COLOURS[p.verdict]}'>{_e(p.verdict)}</span> "
-                f"p(fake) <b>{p.probability:.3f}</b> · {p.faces} face{'s' if p.faces != 1 else ''}"
-                f"{f' · {p.first_time_s:.1f}–{p.last_time_s:.1f} s' if video else ''} {decides}</p>{strip}</div>"
-            )
-        legend = ("<p class='muted'>Each crop is exactly what the model saw, with its time and score. A thick black frame and "
-                  "“FLAG” mark faces at or above the threshold.</p>") if have_crops else ""
-        return _section("People", legend + "".join(blocks))
+            thumbs = self._strip(result, evidence, mine, video) if _have_crops(result, evidence) else None
+            cards.append(PersonCard(
+                label=info["label"], colour=info["colour"], glyph=info["glyph"], track=p.track, verdict=p.verdict,
+                verdict_colour=VERDICT_COLOURS[p.verdict], score=f"{p.probability:.3f}", faces=p.faces,
+                span=f"{p.first_time_s:.1f}–{p.last_time_s:.1f}" if video else None, decides=p.decides, thumbs=thumbs,
+                total=len(mine)))
+        return cards
 
-    def _heatmaps(self, heatmaps: list[Heatmap], people: dict) -> str:
-        cards = []
-        for h in heatmaps:
-            d = h.detection
-            info = people.get(d.track, {"label": f"track {d.track}", "colour": "#000", "glyph": "●"})
-            note = "" if h.signal else "<br><span class='muted'>no region raised the score: the map is empty</span>"
-            cards.append(
-                f"<figure class='cam'><div class='pair'><img src='{_png_uri(h.crop)}' alt='face crop'>"
-                f"<img src='{_png_uri(h.overlay)}' class='heatmap' alt='Grad-CAM heatmap over the face crop'></div>"
-                f"<figcaption><span class='glyph' style='color:{info['colour']}'>{info['glyph']}</span> {_e(info['label'])} · "
-                f"{d.time_s:.2f} s (frame {d.frame_index}) · p(fake) <b>{d.probability:.3f}</b>{note}</figcaption></figure>"
-            )
-        legend = _colourbar()
-        text = (f"<p>Where the model looked, for the most suspicious faces (Grad-CAM on {_e(self.cam_model)}"
-                f"{', the first model of the ensemble' if self.ensemble else ''}): bright yellow marks the regions that raised "
-                "the fake score most, dark purple little, and the face shows through unchanged where nothing did. A heatmap "
-                "shows what drove the score, not where an edit is.</p>")
-        return _section("Heatmaps", text + legend + f"<div class='cams'>{''.join(cards)}</div>")
+    def _strip(self, result: ScanResult, evidence: Evidence, mine: list[int], video: bool) -> list[Thumb]:
+        """One person's faces (``mine``, in time order), at most ``max_thumbs`` evenly spread, always
+        including the most suspicious."""
+        dets = result.detections
+        shown = _spread(mine, self.max_thumbs, keep=max(mine, key=lambda i: dets[i].probability))
+        return [_thumb(evidence.crops[i], dets[i], result.threshold, video) for i in shown]
 
-    def _overview(self, result: ScanResult, evidence: Evidence | None, people: dict) -> str:
-        if evidence is None or not evidence.frames or len(evidence.frames) != len(result.frames):
-            return ""
-        by_frame: dict[int, list[FaceRecord]] = {}
-        for d in result.detections:
-            by_frame.setdefault(d.frame_index, []).append(d)
-        pos = {f.frame_index: j for j, f in enumerate(result.frames)}
-        best = max(by_frame, key=lambda fi: (len({d.track for d in by_frame[fi]}), max(d.probability for d in by_frame[fi])))
-        j = pos.get(best)
-        if j is None:
-            return ""
-        img = evidence.frames[j].copy()
-        s = evidence.frame_scales[j]
-        lw = max(2, round(max(img.shape[:2]) / 300))
-        for d in by_frame[best]:
-            info = people.get(d.track)
-            if info is None:
-                continue
-            x1, y1, x2, y2 = (int(round(v * s)) for v in d.box)
-            col = _rgb(info["colour"])
-            cv2.rectangle(img, (x1, y1), (x2, y2), col, lw)
-            label = f"{info['short']} {d.probability:.2f}"
-            fs = max(0.45, max(img.shape[:2]) / 1100)
-            (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, fs, 1 + lw // 2)
-            ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(img.shape[0] - 1, y2 + th + 4)
-            cv2.rectangle(img, (x1, ty - th - 3), (x1 + tw + 6, ty + base), col, -1)
-            dark = sum(c * w for c, w in zip(col, (0.299, 0.587, 0.114))) < 140
-            cv2.putText(img, label, (x1 + 3, ty), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255) if dark else (0, 0, 0), 1 + lw // 2, cv2.LINE_AA)
-        fr = result.frames[j]
-        body = (f"<figure class='frame'><img src='{_jpeg_uri(img, 88)}' alt='Analysed frame at {fr.time_s:.2f} s with each "
-                f"person boxed and labelled'><figcaption class='muted'>Frame {fr.frame_index} at {fr.time_s:.2f} s, with each "
-                "person's face boxed and labelled (label: person, score of this face).</figcaption></figure>")
-        return _section("Who is who", body)
+    def _cams(self, heatmaps: list[Heatmap], people: dict) -> CamSection:
+        return CamSection(cards=[_cam_card(h, people) for h in heatmaps], model=self.cam_model, ensemble=self.ensemble,
+                          gradient=_colour_stops())
 
-    def _no_face(self, result: ScanResult, evidence: Evidence | None) -> str:
-        if evidence is None or not evidence.frames:
-            return ""
-        idx = _spread(list(range(len(evidence.frames))), 12)
-        figs = "".join(
-            f"<figure class='still'><img src='{_jpeg_uri(evidence.frames[j], 80)}' alt='analysed frame at {result.frames[j].time_s:.2f} s'>"
-            f"<figcaption class='muted'>{result.frames[j].time_s:.2f} s</figcaption></figure>"
-            for j in idx if j < len(result.frames)
-        )
-        return _section("Analysed frames", f"<p>Some of the frames that were searched for faces:</p><div class='stills'>{figs}</div>")
-
-    def _details(self, result: ScanResult) -> str:
-        rows_media: list[tuple[str, str]] = [("file", result.path)]
-        try:
-            rows_media.append(("size", f"{os.path.getsize(result.path):,} bytes"))
-        except OSError:
-            pass
-        m = result.media
-        if m is not None:
-            rows_media.append(("kind", m.kind))
-            rows_media.append(("resolution", f"{m.width}×{m.height}" + (f" (rotated {m.rotation}°)" if m.rotation else "")))
-            if m.kind == "video":
-                rows_media += [("duration", f"{m.duration_s:.2f} s"), ("frame rate", f"{m.fps:g} fps"),
-                               ("frames in file", f"{m.frame_count:,}"), ("codec", m.codec or "unknown")]
-            rows_media.append(("frames analysed", str(m.frames_analysed)))
-        rows_media += [("faces found", str(result.faces)), ("people (tracks)", str(len(result.persons))),
-                       ("scan time", f"{result.elapsed_s:.2f} s")]
-        rows_model: list[tuple[str, str]] = []
+    def _model_rows(self, result: ScanResult) -> list[tuple[str, str]]:
+        rows: list[tuple[str, str]] = []
         if result.model is not None:
             mo = result.model
-            rows_model = [("name", mo.name), ("architecture", mo.arch), ("version", mo.version),
-                          ("sha256", mo.sha256 or "unknown"), ("threshold", f"{mo.threshold:.4f}")]
+            rows = [("name", mo.name), ("architecture", mo.arch), ("version", mo.version),
+                    ("sha256", mo.sha256 or "unknown"), ("threshold", f"{mo.threshold:.4f}")]
             if self.user_threshold and self.model_threshold is not None:
-                rows_model[-1] = ("threshold", f"{mo.threshold:.4f} (set for this scan)")
-                rows_model.append(("model's threshold", f"{self.model_threshold:.4f}"))
+                rows[-1] = ("threshold", f"{mo.threshold:.4f} (set for this scan)")
+                rows.append(("model's threshold", f"{self.model_threshold:.4f}"))
             if self.rule:
-                rows_model.append(("threshold rule", self.rule))
-        rows_model.append(("fakeprobe", __version__))
-        return _section("Details", f"<div class='cols'><div><h3>Input</h3>{_dl(rows_media)}</div>"
-                                   f"<div><h3>Model</h3>{_dl(rows_model)}</div></div>")
-
+                rows.append(("threshold rule", self.rule))
+        rows.append(("fakeprobe", __version__))
+        return rows
 
 # -- writing a batch ------------------------------------------------------------------------------
 @dataclass
@@ -554,28 +530,16 @@ class ReportPlan:
 def index_html(entries: Iterable[tuple[ScanResult, str]]) -> str:
     """A page linking one report per input (relative links), with each verdict."""
     entries = list(entries)
-    counts: dict[str, int] = {}
-    for r, _ in entries:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
-    summary = " · ".join(f"<b>{counts[v]}</b> {v}" for v in (FAKE, REAL, NO_FACE, ERROR) if counts.get(v))
-    rows = []
-    for r, name in entries:
-        note = r.error.message if r.error else "; ".join(r.warnings[:2])
-        rows.append(
-            f"<tr class='r-{r.verdict}'><td class='file'><a href='{_e(quote(name))}'>{_e(Path(r.path).name)}</a>"
-            f"{_path_line(r.path, 'div', 'muted small')}</td>"
-            f"<td><span class='pill' style='border-color:{VERDICT_COLOURS.get(r.verdict, '#000')}'>{_e(r.verdict)}</span></td>"
-            f"<td class='num' data-label='p(fake)'>{_p(r.probability)}</td><td class='num' data-label='people'>{len(r.persons)}</td>"
-            f"<td class='num' data-label='faces'>{r.faces}</td><td class='small note'>{_e(note)}</td></tr>"
-        )
-    table = ("<div class='tablewrap'><table><thead><tr><th>file</th><th>verdict</th><th>p(fake)</th><th>people</th>"
-             f"<th>faces</th><th>notes</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
-    body = (f"<header><p class='muted'>fakeprobe {_e(__version__)} · "
-            f"{_e(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}</p><h1>Scan reports</h1>"
-            f"<p>{len(entries)} file{'s' if len(entries) != 1 else ''}: {summary}</p></header>"
-            f"<p class='muted'>FAKE means flagged for human review (p(fake) at or above the threshold). "
-            f"Open a file's report for its evidence.</p>{table}")
-    return _page("fakeprobe reports", body)
+    counts = Counter(r.verdict for r, _ in entries)
+    return _render("index.html.j2", rows=[_index_row(r, name) for r, name in entries],
+                   summary=[(counts[v], v) for v in (FAKE, REAL, NO_FACE, ERROR) if counts[v]])
+
+
+def _index_row(result: ScanResult, report: str) -> IndexRow:
+    note = result.error.message if result.error else "; ".join(result.warnings[:2])
+    return IndexRow(href=quote(report), name=Path(result.path).name, path=_full_path(result.path), verdict=result.verdict,
+                    colour=VERDICT_COLOURS.get(result.verdict, "#000"), score=_p(result.probability), people=len(result.persons),
+                    faces=result.faces, note=note)
 
 
 # -- pieces of the page ---------------------------------------------------------------------------
@@ -635,122 +599,110 @@ def timeline_png(result: ScanResult, people: dict | None = None, narrow: bool = 
     return buf.getvalue()
 
 
-def _bar(p: float, thr: float, colour: str) -> str:
-    shift = -100 if thr > 0.75 else 0 if thr < 0.25 else -50  # keep the label inside the bar's width
-    return (f"<div class='bar' role='img' aria-label='probability {p:.3f}, threshold {thr:.3f}'>"
-            f"<div class='fill' style='width:{100 * p:.1f}%;background:{colour}'></div>"
-            f"<div class='thr' style='left:{100 * thr:.1f}%'><span style='transform:translateX({shift}%)'>threshold {thr:.3f}</span></div>"
-            "<span class='lo'>0 real</span><span class='hi'>1 fake</span></div>")
+def _render(template: str, **data) -> str:
+    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return environment().get_template(template).render(version=__version__, generated=generated, **data)
 
 
-def _colourbar() -> str:
+def _full_path(path: str) -> str | None:
+    """The path to show under a file name, when it says more than the name."""
+    return None if Path(path).name == path else path
+
+
+def _have_crops(result: ScanResult, evidence: Evidence | None) -> bool:
+    return evidence is not None and len(evidence) == len(result.detections)
+
+
+def _bar(p: float, thr: float, colour: str) -> Bar:
+    shift = -100 if thr > 0.75 else 0 if thr < 0.25 else -50
+    return Bar(score=f"{p:.3f}", threshold=f"{thr:.3f}", colour=colour, fill=f"{100 * p:.1f}", mark=f"{100 * thr:.1f}", shift=shift)
+
+
+def _timeline(result: ScanResult, people: dict) -> Timeline | None:
+    if result.media is not None and result.media.kind == "image":
+        return None
+    return Timeline(wide=_data_uri(timeline_png(result, people, narrow=False), "image/png"),
+                    narrow=_data_uri(timeline_png(result, people, narrow=True), "image/png"))
+
+
+def _thumb(crop: np.ndarray, d: FaceRecord, threshold: float, video: bool) -> Thumb:
+    small = cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA) if crop.shape[0] > 112 else crop
+    return Thumb(src=_jpeg_uri(small), time=f"{d.time_s:.2f}", time_short=f"{d.time_s:.1f}" if video else None,
+                 score=f"{d.probability:.3f}", flagged=d.probability >= threshold)
+
+
+def _cam_card(h: Heatmap, people: dict) -> CamCard:
+    d = h.detection
+    info = people.get(d.track, {"label": f"track {d.track}", "colour": "#000", "glyph": "●"})
+    return CamCard(crop=_png_uri(h.crop), overlay=_png_uri(h.overlay), label=info["label"], colour=info["colour"],
+                   glyph=info["glyph"], time=f"{d.time_s:.2f}", frame=d.frame_index, score=f"{d.probability:.3f}", signal=h.signal)
+
+
+def _colour_stops() -> str:
     from .gradcam import colorize
 
-    stops = colorize(np.linspace(0, 1, 9))
-    grad = ", ".join(f"rgb({r},{g},{b})" for r, g, b in stops)
-    return (f"<div class='cbar'><span>little</span><div style='background:linear-gradient(to right, {grad})'></div>"
-            "<span>most fake evidence</span></div>")
+    return ", ".join(f"rgb({r},{g},{b})" for r, g, b in colorize(np.linspace(0, 1, 9)))
 
 
-def _path_line(path: str, tag: str, cls: str) -> str:
-    """The full path under a file name, when it says more than the name."""
-    return "" if Path(path).name == path else f"<{tag} class='{cls}'>{_e(path)}</{tag}>"
+def _overview(result: ScanResult, evidence: Evidence | None, people: dict) -> FrameImage | None:
+    """The analysed frame that shows the most people (then the most suspicious face), each boxed and labelled."""
+    if evidence is None or not evidence.frames or len(evidence.frames) != len(result.frames):
+        return None
+    by_frame: dict[int, list[FaceRecord]] = {}
+    for d in result.detections:
+        by_frame.setdefault(d.frame_index, []).append(d)
+    pos = {f.frame_index: j for j, f in enumerate(result.frames)}
+    best = max(by_frame, key=lambda fi: (len({d.track for d in by_frame[fi]}), max(d.probability for d in by_frame[fi])))
+    j = pos.get(best)
+    if j is None:
+        return None
+    img = evidence.frames[j].copy()
+    _label_faces(img, by_frame[best], evidence.frame_scales[j], people)
+    fr = result.frames[j]
+    return FrameImage(src=_jpeg_uri(img, 88), time=f"{fr.time_s:.2f}", index=fr.frame_index)
 
 
-def _dl(rows: list[tuple[str, str]]) -> str:
-    return "<dl class='meta'>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
+def _label_faces(img: np.ndarray, faces: list[FaceRecord], scale: float, people: dict) -> None:
+    """Draw each person's box and a "P<n> <score>" label on ``img`` (in place)."""
+    lw = max(2, round(max(img.shape[:2]) / 300))
+    for d in faces:
+        info = people.get(d.track)
+        if info is None:
+            continue
+        x1, y1, x2, y2 = (int(round(v * scale)) for v in d.box)
+        col = _rgb(info["colour"])
+        cv2.rectangle(img, (x1, y1), (x2, y2), col, lw)
+        label = f"{info['short']} {d.probability:.2f}"
+        fs = max(0.45, max(img.shape[:2]) / 1100)
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, fs, 1 + lw // 2)
+        ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(img.shape[0] - 1, y2 + th + 4)
+        cv2.rectangle(img, (x1, ty - th - 3), (x1 + tw + 6, ty + base), col, -1)
+        dark = sum(c * w for c, w in zip(col, (0.299, 0.587, 0.114))) < 140
+        cv2.putText(img, label, (x1 + 3, ty), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255) if dark else (0, 0, 0), 1 + lw // 2, cv2.LINE_AA)
 
 
-def _section(title: str, body: str) -> str:
-    if not body:
-        return ""
-    return f"<section><h2>{_e(title)}</h2>{body}</section>"
+def _stills(result: ScanResult, evidence: Evidence | None) -> list[FrameImage]:
+    """Up to 12 of the analysed frames, evenly spread (for a file without faces)."""
+    if evidence is None or not evidence.frames:
+        return []
+    idx = _spread(list(range(len(evidence.frames))), 12)
+    return [FrameImage(src=_jpeg_uri(evidence.frames[j], 80), time=f"{result.frames[j].time_s:.2f}", index=result.frames[j].frame_index)
+            for j in idx if j < len(result.frames)]
 
 
-def _page(title: str, body: str) -> str:
-    return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<meta name='referrer' content='no-referrer'><title>{_e(title)}</title><style>{_CSS}</style></head>"
-            f"<body><main>{body}</main></body></html>\n")
-
-
-_FOOTER = ("<footer class='muted small'><p>fakeprobe is a triage tool: it ranks faces for human review and can be wrong in "
-           "both directions (heavy compression, small faces, retouched photos and manipulation methods unlike its training "
-           "data are known weak spots; see the model card). This page is self-contained: it loads nothing from the network.</p></footer>")
-
-_CSS = """
-:root{--fg:#1b1b1b;--muted:#5a5a5a;--line:#d9d9d9;--card:#f7f7f5}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:#fff}
-main{max-width:1100px;margin:0 auto;padding:16px 18px 32px}
-h1{font-size:1.45rem;margin:.1em 0;overflow-wrap:anywhere}
-h2{font-size:1.2rem;margin:1.4em 0 .5em;padding-bottom:.2em;border-bottom:1px solid var(--line)}
-h3{font-size:1.05rem;margin:.2em 0 .4em}
-p{margin:.45em 0}
-img{max-width:100%;height:auto}
-figure{margin:0}
-.muted{color:var(--muted)}
-.small{font-size:.85rem}
-.path{font-size:.85rem;overflow-wrap:anywhere;margin-top:0}
-.verdict{border-left:12px solid #777;padding:12px 18px 14px;border-radius:6px;margin:14px 0;background:#f1f1f1}
-.v-FAKE{border-color:#D55E00;background:#fcede3}
-.v-REAL{border-color:#0072B2;background:#e6f1f9}
-.v-NO_FACE{border-color:#777;background:#f1f1f1}
-.v-ERROR{border-color:#000;background:#ececec}
-.word{font-size:2.3rem;font-weight:800;letter-spacing:.05em;line-height:1.1}
-.sub{font-size:1.1rem;font-weight:600;margin-bottom:.4em}
-.big{font-size:1.15rem}
-.rule{max-width:75ch}
-.bar{position:relative;height:24px;background:#fff;border:1px solid #999;border-radius:4px;margin:30px 0 26px;max-width:560px}
-.bar .fill{position:absolute;left:0;top:0;bottom:0;border-radius:3px 0 0 3px}
-.bar .thr{position:absolute;top:-6px;bottom:-6px;width:0;border-left:3px dashed #000}
-.bar .thr span{position:absolute;bottom:100%;left:0;font-size:.78rem;white-space:nowrap;font-weight:600}
-.bar .lo,.bar .hi{position:absolute;top:100%;font-size:.72rem;color:var(--muted);margin-top:2px}
-.bar .lo{left:0}.bar .hi{right:0}
-ul.warn{background:#fff5d9;border-left:6px solid #E69F00;padding:8px 12px 8px 30px;margin:0;border-radius:4px}
-p.error{background:#ececec;border-left:6px solid #000;padding:8px 12px;overflow-wrap:anywhere}
-.timeline{display:block;width:100%;max-width:1000px;border:1px solid var(--line);border-radius:4px}
-.person{border:1px solid var(--line);border-top:6px solid #000;border-radius:8px;padding:10px 12px;margin:12px 0;background:var(--card)}
-.glyph{font-size:1.1em}
-.pill{display:inline-block;padding:0 8px;border:2px solid #000;border-radius:10px;font-weight:700;font-size:.85rem;background:#fff}
-.tag{display:inline-block;padding:0 6px;border-radius:4px;background:#1b1b1b;color:#fff;font-size:.78rem;margin-left:4px}
-.strip{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}
-.thumb{width:84px;text-align:center;font-size:.75rem;line-height:1.25}
-.thumb img{display:block;width:84px;height:84px;border:3px solid transparent;border-radius:4px}
-.thumb.hi img{border-color:#000}
-.thumb .flag{display:block;font-size:.62rem;font-weight:800;letter-spacing:.08em}
-.cams{display:flex;flex-wrap:wrap;gap:16px;margin-top:8px}
-.cam{flex:1 1 300px;max-width:420px;min-width:0}
-.cam .pair{display:flex;gap:4px}
-.cam .pair img{width:50%;min-width:0;border-radius:4px}
-.cam figcaption{font-size:.85rem;margin-top:4px}
-.cbar{display:flex;align-items:center;gap:8px;font-size:.8rem;max-width:420px;margin:6px 0}
-.cbar div{flex:1;height:12px;border-radius:3px;border:1px solid #999}
-.frame img{display:block;border-radius:4px;max-width:100%}
-.frame figcaption{font-size:.85rem;margin-top:4px}
-.stills{display:flex;flex-wrap:wrap;gap:8px}
-.still{flex:0 1 200px;text-align:center;font-size:.8rem}
-.cols{display:flex;flex-wrap:wrap;gap:12px 32px}
-.cols>div{flex:1 1 320px;min-width:0}
-dl.meta{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:3px 14px;margin:0;font-size:.92rem}
-dl.meta dt{color:var(--muted)}
-dl.meta dd{margin:0;overflow-wrap:anywhere;font-variant-numeric:tabular-nums}
-footer{margin-top:2em;border-top:1px solid var(--line);padding-top:.6em}
-.tablewrap{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:.92rem}
-th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.file{overflow-wrap:anywhere;min-width:10em}
-tr.r-FAKE td:first-child{border-left:6px solid #D55E00}
-tr.r-REAL td:first-child{border-left:6px solid #0072B2}
-tr.r-NO_FACE td:first-child{border-left:6px solid #777}
-tr.r-ERROR td:first-child{border-left:6px solid #000}
-@media (max-width:640px){thead{display:none}table,tbody,tr,td{display:block}
- tr{border-bottom:1px solid var(--line);border-left:6px solid #000;padding:6px 0 8px 6px}
- tr.r-FAKE{border-left-color:#D55E00}tr.r-REAL{border-left-color:#0072B2}tr.r-NO_FACE{border-left-color:#777}
- td,td.num{border:0;padding:1px 4px;text-align:left}tr[class] td:first-child{border-left:0}
- td.num{display:inline-block;margin-right:12px}td[data-label]::before{content:attr(data-label) " ";color:var(--muted)}}
-@media (max-width:640px){main{padding:10px 10px 24px}.word{font-size:1.9rem}.thumb{width:72px}.thumb img{width:72px;height:72px}
- .verdict{padding:10px 12px 12px;border-left-width:8px}dl.meta{grid-template-columns:minmax(0,40%) minmax(0,1fr)}}
-"""
+def _media_rows(result: ScanResult) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [("file", result.path)]
+    try:
+        rows.append(("size", f"{os.path.getsize(result.path):,} bytes"))
+    except OSError:
+        pass
+    m = result.media
+    if m is not None:
+        rows.append(("kind", m.kind))
+        rows.append(("resolution", f"{m.width}×{m.height}" + (f" (rotated {m.rotation}°)" if m.rotation else "")))
+        if m.kind == "video":
+            rows += [("duration", f"{m.duration_s:.2f} s"), ("frame rate", f"{m.fps:g} fps"),
+                     ("frames in file", f"{m.frame_count:,}"), ("codec", m.codec or "unknown")]
+        rows.append(("frames analysed", str(m.frames_analysed)))
+    rows += [("faces found", str(result.faces)), ("people (tracks)", str(len(result.persons))), ("scan time", f"{result.elapsed_s:.2f} s")]
+    return rows
