@@ -145,14 +145,17 @@ def perturbed(entries: list[Entry], work: Path, log) -> list[Entry]:
     return out
 
 
-def crops_of(entries: list[Entry], work: Path, log) -> dict[str, FileCrops]:
-    """Cached analysis of every file (sampled frames, faces, tracks, crops), as scan does it."""
+def crops_of(entries: list[Entry], work: Path, log, shard: tuple[int, int] = (0, 1)) -> dict[str, FileCrops]:
+    """Cached analysis of every file (sampled frames, faces, tracks, crops), as scan does it;
+    with ``shard`` (i, n) only every n-th file from the i-th (to analyse in n processes at once)."""
     analyzer = Analyzer(ScanConfig())
     folder = work / "crops"
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     t0 = time.time()
     for i, e in enumerate(entries):
+        if i % shard[1] != shard[0]:
+            continue
         cache = folder / f"{_seed(e.path):08x}_{Path(e.path).stem}.npz"
         if cache.exists():
             fc = FileCrops.load(cache)
@@ -282,6 +285,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tv-fakes", type=int, default=40, help="tv_faces videos per split that get blended fakes")
     ap.add_argument("--fpr", type=float, default=0.05)
     ap.add_argument("--prepare-only", action="store_true", help="make the files and crops, score nothing")
+    ap.add_argument("--shard", default="0/1", metavar="I/N", help="with --prepare-only: analyse only this share of the files")
     ap.add_argument("--out", help="write the markdown table here")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -298,7 +302,8 @@ def main(argv=None) -> int:
         w.writeheader()
         w.writerows(dataclasses.asdict(e) for e in entries)
     log(f"{len(entries)} files ({len(reals)} held-out reals as found)")
-    crops = crops_of(entries, work, log)
+    i, n = (int(x) for x in args.shard.split("/"))
+    crops = crops_of(entries, work, log, (i, n) if args.prepare_only else (0, 1))
     if args.prepare_only:
         return 0
     models = dict(m.split("=", 1) for m in args.model)
