@@ -9,10 +9,12 @@ project's own generator (``fakeprobe.fakeclips``, the kind of fake the dev bench
 face blended with a colour- and frequency-altered copy of itself through a landmark mask, the same
 choices on every frame), then encoded again at the same quality. The expected verdict is FAKE.
 
-    python scripts/make_example_video.py
+    python scripts/make_example_video.py            # the blended video from the bundled real one
+    python scripts/make_example_video.py --real     # render the real one first (bytes depend on the x264 build)
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from skimage import data
@@ -25,9 +27,13 @@ SEED = 7  # the blend's random choices
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--real", action="store_true", help="render examples/astronaut.mp4 again too")
+    args = ap.parse_args()
     EXAMPLES.mkdir(exist_ok=True)
     real = EXAMPLES / "astronaut.mp4"
-    scene_video(real, data.astronaut(), width=640, height=360, seconds=4.0, fps=25.0, faces=1, crf=26, gop=50)
+    if args.real or not real.exists():
+        scene_video(real, data.astronaut(), width=640, height=360, seconds=4.0, fps=25.0, faces=1, crf=26, gop=50)
     fake = EXAMPLES / "astronaut_blended.mp4"
     blend_video(real, fake, "sbi", seed=SEED, crf=26)
     for p in (real, fake):
