@@ -5,10 +5,10 @@ Held-out real files of every source in ../shared/data (the cal and test splits o
 ``scan`` scores them, give the false positives at each model's threshold; blended fakes made
 from held-out real videos (self-blended ``sbi`` and other-person ``cross``), beside the same real
 videos through the same decode and encode (``none``), and the ``clips/fake`` talking heads give
-the AUC, clean (CRF 18) and re-encoded at CRF 23, 30 and 40.
+the AUC, clean (CRF 18) and re-encoded at CRF 23 and 40.
 
     python benchmarks/bench_quality.py --model shipped=src/fakeprobe/weights/default.safetensors \\
-        --model new=runs/main/best.safetensors --calibrate new --write-calibrated runs/main/calibrated.safetensors \\
+        --model new=runs/main/best.safetensors --calibrate new --write-calibrated new=runs/main/calibrated.safetensors \\
         --loso tv_faces=runs/loso_tv/best.safetensors --out runs/devbench/report.md
 
 Every stage is cached under ``--work`` (fakes, re-encodes, crops per file and condition, logits
@@ -44,7 +44,7 @@ from fakeprobe.splits import CAL, TEST, source_of, split_of
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
-CONDITIONS = ("clean", "crf=23", "crf=30", "crf=40")
+CONDITIONS = ("clean", "crf=23", "crf=40")
 FIELDS = ["path", "label", "kind", "source", "split", "condition", "origin"]
 
 
@@ -66,15 +66,19 @@ def _every(items: list, n: int) -> list:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
-def real_files(data: Path, photos_per_split: int) -> list[Entry]:
-    """Every held-out real file (cal and test splits), UTKFace thinned to ``photos_per_split``."""
+def real_files(data: Path, photos_per_split: int, tv_per_split: int) -> list[Entry]:
+    """The held-out real files (cal and test splits): every talking-head clip, tv_faces clips and
+    UTKFace photos thinned evenly to ``tv_per_split`` (5/7 of it in cal) and ``photos_per_split``."""
     out = []
-    paths = sorted((data / "tv_faces").glob("*.mp4")) + sorted((data / "clips" / "real").iterdir())
+    clips = sorted((data / "clips" / "real").iterdir())
+    tv = sorted((data / "tv_faces").glob("*.mp4"))
     utk = sorted((data / "utkface").glob("*.jpg"))
     for split in (CAL, TEST):
-        for p in paths + _every([p for p in utk if split_of(p) == split], photos_per_split):
-            if split_of(p) == split:
-                out.append(Entry(str(p), 0, "orig", source_of(p), split, "clean", str(p)))
+        def held(paths):
+            return [p for p in paths if split_of(p) == split]
+        n_tv = tv_per_split if split == TEST else tv_per_split * 5 // 7
+        for p in _every(held(tv), n_tv) + held(clips) + _every(held(utk), photos_per_split):
+            out.append(Entry(str(p), 0, "orig", source_of(p), split, "clean", str(p)))
     example = REPO / "examples" / "astronaut.mp4"
     out.append(Entry(str(example), 0, "orig", "example", TEST, "clean", str(example)))
     return out
@@ -145,9 +149,10 @@ def perturbed(entries: list[Entry], work: Path, log) -> list[Entry]:
     return out
 
 
-def crops_of(entries: list[Entry], work: Path, log, shard: tuple[int, int] = (0, 1)) -> dict[str, FileCrops]:
+def crops_of(entries: list[Entry], work: Path, log, shard: tuple[int, int] = (0, 1), analyse: bool = True) -> dict[str, FileCrops]:
     """Cached analysis of every file (sampled frames, faces, tracks, crops), as scan does it;
-    with ``shard`` (i, n) only every n-th file from the i-th (to analyse in n processes at once)."""
+    with ``shard`` (i, n) only every n-th file from the i-th (to analyse in n processes at once);
+    with ``analyse=False`` only the files analysed already."""
     analyzer = Analyzer(ScanConfig())
     folder = work / "crops"
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,6 +162,8 @@ def crops_of(entries: list[Entry], work: Path, log, shard: tuple[int, int] = (0,
         if i % shard[1] != shard[0]:
             continue
         cache = folder / f"{_seed(e.path):08x}_{Path(e.path).stem}.npz"
+        if not analyse and not cache.exists():
+            continue
         if cache.exists():
             fc = FileCrops.load(cache)
         else:
@@ -278,14 +285,16 @@ def main(argv=None) -> int:
     ap.add_argument("--model", action="append", default=[], metavar="NAME=WEIGHTS")
     ap.add_argument("--loso", action="append", default=[], metavar="SOURCE=WEIGHTS", help="a model trained without SOURCE")
     ap.add_argument("--calibrate", action="append", default=[], metavar="NAME", help="recalibrate this model on the cal split")
-    ap.add_argument("--write-calibrated", metavar="FILE", help="write the (single) --calibrate model with its new calibration")
+    ap.add_argument("--write-calibrated", metavar="NAME=FILE", help="write that --calibrate model with its new calibration")
     ap.add_argument("--work", default="runs/devbench")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--photos", type=int, default=300, help="UTKFace photos per held-out split")
+    ap.add_argument("--tv-reals", type=int, default=210, help="tv_faces clips per held-out split")
     ap.add_argument("--tv-fakes", type=int, default=40, help="tv_faces videos per split that get blended fakes")
     ap.add_argument("--fpr", type=float, default=0.05)
     ap.add_argument("--prepare-only", action="store_true", help="make the files and crops, score nothing")
     ap.add_argument("--shard", default="0/1", metavar="I/N", help="with --prepare-only: analyse only this share of the files")
+    ap.add_argument("--analysed-only", action="store_true", help="score only the files whose analysis is cached")
     ap.add_argument("--out", help="write the markdown table here")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -294,8 +303,8 @@ def main(argv=None) -> int:
     def log(text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
-    reals = real_files(Path(args.data), args.photos)
-    fakes = make_fakes(reals, work, args.tv_fakes, log)
+    reals = real_files(Path(args.data), args.photos, args.tv_reals)
+    fakes = make_fakes(real_files(Path(args.data), 0, 10**6), work, args.tv_fakes, log)  # chosen among all held-out videos
     entries = reals + fakes + perturbed(fakes, work, log)
     with open(work / "files.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -303,13 +312,19 @@ def main(argv=None) -> int:
         w.writerows(dataclasses.asdict(e) for e in entries)
     log(f"{len(entries)} files ({len(reals)} held-out reals as found)")
     i, n = (int(x) for x in args.shard.split("/"))
-    crops = crops_of(entries, work, log, (i, n) if args.prepare_only else (0, 1))
+    crops = crops_of(entries, work, log, (i, n) if args.prepare_only else (0, 1), analyse=not args.analysed_only)
     if args.prepare_only:
         return 0
+    if args.analysed_only:
+        log(f"scoring the {len(crops)} of {len(entries)} files analysed so far")
+        entries = [e for e in entries if e.path in crops]
     models = dict(m.split("=", 1) for m in args.model)
     loso = dict(m.split("=", 1) for m in args.loso)
     loso_models = {f"without {s}": w for s, w in loso.items()}
-    logits = {n: model_logits(n, Path(w), entries, crops, work, log) for n, w in {**models, **loso_models}.items()}
+    logits = {n: model_logits(n, Path(w), entries, crops, work, log) for n, w in models.items()}
+    # a LOSO model needs only what its calibration and its flagged share use
+    needed = [e for e in entries if e.condition == "clean" and (e.kind == "orig" or e.split == CAL)]
+    logits.update({n: defaultdict(lambda: None, model_logits(n, Path(w), needed, crops, work, log)) for n, w in loso_models.items()})
     cals = {}
     for n, w in models.items():
         if n in args.calibrate:
@@ -319,8 +334,8 @@ def main(argv=None) -> int:
             cals[n] = Calibration(meta.temperature, meta.threshold, {})
     loso_cals = {f"without {s}": calibrate(entries, logits[f"without {s}"], args.fpr, exclude=s) for s in loso}
     if args.write_calibrated:
-        (name,) = args.calibrate
-        sha = write_calibrated(Path(models[name]), cals[name], Path(args.write_calibrated), args.fpr)
+        name, dst = args.write_calibrated.split("=", 1)
+        sha = write_calibrated(Path(models[name]), cals[name], Path(dst), args.fpr)
         log(f"wrote {args.write_calibrated} (sha256 {sha}): temperature {cals[name].temperature:.3f}, threshold {cals[name].threshold:.4f}")
     table = report(models, {s: f"without {s}" for s in loso}, entries, logits, cals, loso_cals)
     print(table)
