@@ -101,3 +101,64 @@ def test_ray_missing_is_one_line(face_clip, run, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     rc, _, err = run("scan", face_clip, "--ray", "local")
     assert rc == 2 and 'pip install "fakeprobe[ray]"' in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def fake_ray(monkeypatch, checkpoint):
+    """``scan --ray`` with ray_scan replaced by local scans yielding in reverse order (Ray gives
+    records as files finish): the command's own part (sinks, --resume, exit codes) without Ray."""
+    import fakeprobe.distributed
+    from fakeprobe import Detector
+    from fakeprobe.output import to_json
+
+    calls = []
+
+    def fake_ray_scan(paths, config, address, *, weights=None, actors=None):
+        calls.append({"paths": [str(p) for p in paths], "address": address, "config": config, "actors": actors})
+        detector = Detector(weights=weights, config=config)
+        for p in reversed(paths):
+            yield to_json(detector.scan(p))
+
+    monkeypatch.setattr(fakeprobe.distributed, "ray_scan", fake_ray_scan)
+    return calls
+
+
+def test_ray_command_writes_and_resumes(fake_ray, face_clip, empty_clip, tmp_path, run, checkpoint):
+    out = tmp_path / "out.jsonl"
+    rc, stdout, err = run("scan", face_clip, empty_clip, "--weights", checkpoint, *MODEL, "--threads", "1", "--ray", "auto",
+                          "--actors", "3", "-o", out)
+    assert rc == 0 and stdout == "", err
+    (call,) = fake_ray
+    assert call["address"] == "auto" and call["actors"] == 3 and call["config"].threads == 1 and call["config"].frames == 2
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["path"] for r in records] == [str(empty_clip), str(face_clip)]  # as they come, not in input order
+    missing = tmp_path / "missing.mp4"
+    rc, _, err = run("scan", face_clip, missing, empty_clip, "--weights", checkpoint, *MODEL, "--ray", "auto", "-o", out, "--resume")
+    assert fake_ray[1]["paths"] == [str(missing)] and rc == 2 and "missing.mp4" in err
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_ray_command_parquet(fake_ray, face_clip, tmp_path, run, checkpoint):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "out.parquet"
+    rc, _, err = run("scan", face_clip, "--weights", checkpoint, *MODEL, "--ray", "auto", "--parquet", "-o", out)
+    assert rc == 0, err
+    (row,) = pq.read_table(out).to_pylist()
+    assert row["path"] == str(face_clip) and json.loads(row["record"])["verdict"] == row["verdict"]
+    rc, _, err = run("scan", face_clip, "--weights", checkpoint, *MODEL, "--ray", "auto", "--parquet", "-o", out)
+    assert rc == 2 and "--resume" in err and len(fake_ray) == 1  # refused before scanning: never mixes two runs
+    rc, _, err = run("scan", face_clip, "--weights", checkpoint, *MODEL, "--ray", "auto", "--parquet", "-o", out, "--resume")
+    assert rc == 0 and fake_ray[1]["paths"] == [] and len(list(out.iterdir())) == 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--json"], "--json"), (["--csv"], "--csv"), (["--parquet"], "-o DIR"), (["--resume"], "-o FILE"), (["--actors", "0"], "--actors"),
+])
+def test_ray_command_refuses(extra, message, fake_ray, face_clip, run):
+    rc, _, err = run("scan", face_clip, "--ray", "auto", *extra)
+    assert rc == 2 and message in err and not fake_ray
+
+
+def test_parquet_needs_ray(face_clip, tmp_path, run):
+    rc, _, err = run("scan", face_clip, "--parquet", "-o", tmp_path / "x")
+    assert rc == 2 and "--ray" in err

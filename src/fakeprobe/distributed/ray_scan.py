@@ -44,6 +44,7 @@ def ray_scan(paths: Iterable[str | Path], config: ScanConfig | None = None, addr
     if weights is not None:
         weights = [weights] if isinstance(weights, (str, Path)) else list(weights)
         weights = [str(Path(w).absolute()) for w in weights]
+        _check_weights(weights)
     return _run(items, config or ScanConfig(), address, weights, actors, task)
 
 
@@ -92,6 +93,16 @@ def _pipeline(items: list[str], config: ScanConfig, weights: list[str] | None, a
         num_cpus=cpus,
         num_gpus=1 if config.device.startswith("cuda") else None,
     )
+
+
+def _check_weights(weights: list[str]) -> None:
+    """Refuse unusable weights here, in one line, before any actor starts (a file this machine
+    does not see is left to the nodes)."""
+    from ..checkpoint import load_checkpoint
+
+    for w in weights:
+        if Path(w).exists():
+            load_checkpoint(Path(w))
 
 
 def _connect(address: str) -> bool:
