@@ -223,7 +223,11 @@ def threshold_sentence(threshold: float, rule: str | None, *, user_set: bool = F
         m = re.search(r"FPR\s*=?\s*([0-9]*\.?[0-9]+)", rule)
         if m:
             fpr = float(m.group(1))
-    if fpr is not None:
+    per_source = re.search(r"at most ([0-9]*\.?[0-9]+) of the real files of every source", rule or "")
+    if per_source:
+        why = (f"was chosen so that at most {float(per_source.group(1)) * 100:g}% of the held-out real videos and photos "
+               f"of each source the model was checked on are flagged")
+    elif fpr is not None:
         unit = "videos" if "validation real videos" in (rule or "") else "faces"
         why = f"was chosen so that about {fpr * 100:g}% of real validation {unit} are flagged"
     elif rule:
