@@ -29,7 +29,7 @@ def test_groups_are_blocks_of_clip_numbers_and_photo_hours():
     assert group_of("/d/tv_faces/lrcar_00500.mp4") == "tv_faces:1"
     assert group_of("/d/tv_faces/lrcar_extra_00139.mp4") == "tv_faces:extra0"  # another series of numbers
     assert group_of("/d/utkface/26_1_0_20170116174525125.jpg") == group_of("/d/utkface/30_0_1_20170116179999999.jpg")
-    assert group_of("/d/clips/real/grid_bbaf2n.mpg") == "/d/clips/real/grid_bbaf2n.mpg"
+    assert group_of("/d/clips/real/grid_bbaf2n.mpg") == group_of("/elsewhere/grid_bbaf2n.mpg") == "grid_bbaf2n.mpg"
 
 
 def test_a_group_never_straddles_splits_and_the_split_is_stable():
@@ -55,5 +55,5 @@ def test_every_shared_source_has_held_out_files(shared_data: Path):
     files = [*shared_data.glob("tv_faces/*.mp4"), *shared_data.glob("utkface/*.jpg"), *(shared_data / "clips" / "real").iterdir()]
     counts = Counter((source_of(f), split_of(f)) for f in files)
     for source in ("tv_faces", "utkface", "mead", "voxceleb2", "grid", "liveportrait"):
-        assert counts[(source, CAL)] >= 1 and counts[(source, TEST)] >= 3, source
+        assert counts[(source, CAL)] >= 1 and counts[(source, TEST)] >= 2, source
     assert counts[("tv_faces", TEST)] >= 200

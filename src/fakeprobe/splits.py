@@ -37,7 +37,7 @@ def source_of(path: str | Path) -> str:
 
 def group_of(path: str | Path) -> str:
     """The split unit of a file: a block of tv_faces clip numbers, a block of UTKFace photos
-    taken within the same hour, or else the whole file (one clip)."""
+    taken within the same hour, or else the whole file (one clip, by name)."""
     p = Path(path)
     m = _TV.match(p.stem)
     if m:
@@ -45,7 +45,7 @@ def group_of(path: str | Path) -> str:
     m = _UTK.search(p.stem)
     if m and p.suffix.lower() in (".jpg", ".jpeg", ".png"):
         return "photo:" + m.group(1)[:10]
-    return str(p)
+    return p.name  # the name, not the path: the split must not depend on where the data lies
 
 
 def split_of(path: str | Path, seed: int = 0, holdout: tuple[float, float] | None = None) -> str:
