@@ -237,3 +237,147 @@ def test_unexpected_failure_is_one_files_error(clip, tmp_path, make_detector, mo
     _assert_error(first, "bad.mp4", ("internal",))
     assert "simulated failure" in first.error.message
     assert second.verdict != ERROR
+
+
+# -- FIFOs, sockets, devices: refused at once, never opened ---------------------------------------
+def _special(tmp_path: Path, kind: str) -> Path:
+    """A FIFO or a unix socket named like media, or a character device (/dev/null)."""
+    import socket
+    import stat
+
+    if kind == "device":
+        if not (os.path.exists("/dev/null") and stat.S_ISCHR(os.stat("/dev/null").st_mode)):
+            pytest.skip("no /dev/null character device here")
+        return Path("/dev/null")
+    path = tmp_path / f"clip.{kind}.mp4"
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this platform")
+        os.mkfifo(path)
+    else:
+        if not hasattr(socket, "AF_UNIX"):
+            pytest.skip("no unix sockets on this platform")
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.bind(str(path))  # the socket file stays after close
+            except OSError as exc:  # e.g. a path over the ~108-byte limit
+                pytest.skip(f"cannot create a unix socket here ({exc})")
+    return path
+
+
+REASONS = {"fifo": "not a regular file (FIFO)", "socket": "not a regular file (socket)", "device": "not a regular file (character device)"}
+
+
+def _within(seconds: float, fn, fifos: list[Path]):
+    """``fn()`` in a thread; if it has not returned after ``seconds`` (it opened a FIFO and waits
+    for a writer), the FIFOs get a writer so that the thread ends, and the test fails."""
+    import threading
+
+    box: list = []
+
+    def call():
+        try:
+            box.append((True, fn()))
+        except BaseException as exc:  # noqa: BLE001  (raised again in the test's thread)
+            box.append((False, exc))
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        for f in fifos:
+            try:
+                os.close(os.open(f, os.O_WRONLY | os.O_NONBLOCK))  # a writer that closes: the reader sees EOF
+            except OSError:
+                pass
+        t.join(10)
+        pytest.fail(f"still running after {seconds:g} s (blocked opening a FIFO?)")
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
+@pytest.mark.parametrize("kind", list(REASONS))
+def test_special_file_is_an_error_at_once_and_never_opened(kind, tmp_path, det, monkeypatch):
+    import builtins
+
+    from PIL import Image
+
+    path = _special(tmp_path, kind)
+    opened: list[str] = []
+
+    def watch(real):
+        def wrapper(file, *a, **k):
+            if str(file) == str(path):
+                opened.append(real.__name__)
+            return real(file, *a, **k)
+        return wrapper
+
+    for owner, name in ((builtins, "open"), (av, "open"), (Image, "open")):
+        monkeypatch.setattr(owner, name, watch(getattr(owner, name)))
+    start = time.perf_counter()
+    r = _within(10, lambda: det.scan(path), [path] if kind == "fifo" else [])
+    assert time.perf_counter() - start < 2.0
+    _assert_error(r, path.name, ("not_a_file",))
+    assert r.error.message == f"{path}: {REASONS[kind]}"
+    assert not opened
+
+
+def test_symlink_to_a_fifo_is_refused(tmp_path, det):
+    fifo = _special(tmp_path, "fifo")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(fifo)
+    r = _within(10, lambda: det.scan(link), [fifo])
+    _assert_error(r, "link.mp4", ("not_a_file",))
+    assert "(FIFO)" in r.error.message
+
+
+def test_media_readers_refuse_special_files_too(tmp_path):
+    """The functions that open media check as well (``fakeprobe.evaluate`` calls ``load_image``)."""
+    from fakeprobe import video
+    from fakeprobe.errors import InputError
+    from fakeprobe.images import load_image
+
+    fifo = _special(tmp_path, "fifo")
+    for read in (lambda: video.probe(fifo), lambda: load_image(fifo, 10**6)):
+        with pytest.raises(InputError, match=r"not a regular file \(FIFO\)"):
+            _within(10, read, [fifo])
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_cli_scan_reports_special_files_and_scans_the_rest(workers, tmp_path, clip, run, checkpoint, validate):
+    """In this process and in the worker pool (where a worker blocked on the FIFO would be freed by
+    the time limit, its ``timeout`` record failing the test). The bound on the whole command only
+    stops a hang; it is generous for a loaded machine (a scan's own time limit would be too)."""
+    fifo, sock, dev = (_special(tmp_path, k) for k in ("fifo", "socket", "device"))
+    args = ("scan", fifo, clip, sock, dev, "--weights", checkpoint, "--backend", "torch", "--frames", "2",
+            "--workers", workers, "--json")
+    rc, out, err = _within(600, lambda: run(*args), [fifo])
+    assert rc == 2
+    records = json.loads(out)
+    assert [r["path"] for r in records] == [str(fifo), str(clip), str(sock), str(dev)]
+    for rec in records:
+        validate(rec)
+    assert records[1]["verdict"] != "ERROR"
+    for rec, kind in zip([records[0], records[2], records[3]], ["fifo", "socket", "device"]):
+        assert rec["verdict"] == "ERROR" and rec["error"] == {"kind": "not_a_file", "message": f"{rec['path']}: {REASONS[kind]}"}
+    lines = err.strip().splitlines()
+    assert lines == [f"fakeprobe: {fifo}: not a regular file (FIFO)", f"fakeprobe: {sock}: not a regular file (socket)",
+                     f"fakeprobe: {dev}: not a regular file (character device)"], err
+
+
+def test_extract_and_eval_report_a_fifo_and_go_on(tmp_path, clip, run, checkpoint):
+    root = tmp_path / "set"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "a.mp4").write_bytes(clip.read_bytes())
+    fifo = root / "real" / "b.mp4"
+    os.mkfifo(fifo)  # found by the folder walk like any media file
+    rc, _, err = _within(600, lambda: run("extract", root, "-o", tmp_path / "data", "--frames", "2", "--size", "48"), [fifo])
+    assert rc == 2 and f"fakeprobe: {fifo}: not a regular file (FIFO)" in err.splitlines()
+    assert f"{root / 'real' / 'a.mp4'}: " in err and list((tmp_path / "data" / "real").glob("a_*.png"))
+    rc, out, err = _within(600, lambda: run("eval", root, "--weights", checkpoint, "--backend", "torch", "--frames", "2", "-q",
+                                            "--out", tmp_path / "out"), [fifo])
+    assert rc == 0, err
+    clean = json.loads((tmp_path / "out" / "metrics.json").read_text())["conditions"]["clean"]
+    assert clean["skipped"] == {"no_face": 0, "error": 1} and clean["all"]["video"]["n"] == 1

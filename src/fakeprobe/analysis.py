@@ -19,6 +19,7 @@ from .cpus import beside_decoder, scan_threads, torch_threads
 from .crop import crop_face
 from .errors import InputError, ResourceLimitError
 from .faces import Face, FaceDetector, between
+from .files import regular_file
 from .images import IMAGE_SUFFIXES, load_image
 from .prefetch import Prefetch
 from .results import MediaRecord
@@ -69,12 +70,8 @@ class Analyzer:
         With ``keep_images=False`` the frames' pixels are dropped after that call (``image`` is
         None in the result), which keeps memory low when the caller took what it needed there.
         """
-        if not path.exists():
-            raise InputError(f"{path}: no such file", kind="not_found")
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory", kind="not_a_file")
+        size = regular_file(path).st_size  # a FIFO, socket or device is refused here, never opened
         try:
-            size = path.stat().st_size
             with open(path, "rb"):
                 pass
         except PermissionError:

@@ -7,12 +7,15 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, ResourceLimitError
+from .files import regular_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def load_image(path: Path, max_pixels: int) -> np.ndarray:
-    """Return the image upright as RGB uint8, refusing decompression bombs before decoding."""
+    """Return the image upright as RGB uint8, refusing decompression bombs before decoding (and
+    anything but a regular file before opening it)."""
+    regular_file(path)
     try:
         with Image.open(path) as img:
             w, h = img.size  # read from the header; no pixels yet

@@ -20,6 +20,7 @@ import numpy as np
 
 from .cpus import usable_cores
 from .errors import InputError, ResourceLimitError
+from .files import regular_file
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class _PacketIndex:
 
 
 def _open(path: Path) -> av.container.InputContainer:
+    regular_file(path)  # FFmpeg would block on a FIFO, or read a device without end
     try:
         return av.open(str(path), mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError:
