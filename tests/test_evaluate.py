@@ -199,3 +199,15 @@ def test_summarise_levels_and_methods():
     assert s["methods"]["A"]["video"]["auc"] == pytest.approx(1.0)
     assert s["methods"]["B"]["video"]["auc"] == pytest.approx(0.0)
     assert s["methods"]["A"]["frame"]["n"] == 6
+
+
+def test_perturb_refuses_a_fifo_without_opening_it(tmp_path):
+    import os
+
+    from fakeprobe.errors import InputError
+    from fakeprobe.evaluate import Perturbation, perturb_file
+
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        perturb_file(fifo, Perturbation("crf", 30), tmp_path)

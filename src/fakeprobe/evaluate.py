@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .extract import Labelled, label_inputs, read_labels_csv
+from .files import regular_file
 from .inputs import expand_inputs
 from .metrics import compute_metrics
 from .results import ERROR, NO_FACE
@@ -63,6 +64,7 @@ def perturb_file(src: Path, p: Perturbation, workdir: Path) -> Path:
             return jpeg(img, int(p.value))
         return img
 
+    regular_file(src)  # a FIFO or device named like a video is refused, never opened
     dst = workdir / f"{src.stem}.{p.kind}{p.value:g}{'.png' if src.suffix.lower() in IMAGE_SUFFIXES else '.mp4'}"
     if src.suffix.lower() in IMAGE_SUFFIXES:
         img = apply(load_image(src, 8192 * 8192))
