@@ -142,8 +142,10 @@ class JobStore:
         return self.get(job_id)  # type: ignore[return-value]
 
     def requeue(self, job_id: str) -> None:
+        """Scan a finished job again: its old result and report go."""
         with self._lock:
             self._db.execute("UPDATE jobs SET status='queued', result=NULL, started_at=NULL, finished_at=NULL WHERE id=?", (job_id,))
+        self.report_path(job_id).unlink(missing_ok=True)
 
     def start(self, job_id: str) -> None:
         with self._lock:
