@@ -65,7 +65,7 @@
     const state = cell(job.status, "state " + job.status, "status");
     if (job.progress !== undefined && job.status === "uploading") state.textContent = `uploading ${job.progress}%`;
     tr.append(state);
-    const verdict = cell(undefined, "verdict");
+    const verdict = cell(undefined, "verdict-cell");
     if (r) {
       const pill = document.createElement("span");
       pill.className = "pill";
