@@ -297,7 +297,7 @@ def test_training_refuses_real_only_data_without_sbi(run, real_crops, tmp_path):
 def test_training_refuses_a_one_class_validation_split(run, photo, tmp_path):
     """Real and fake crops, but every fake source lands in training: validation AUC is undefined,
     so no checkpoint could ever be chosen. Say so before training, not with a crash after it."""
-    data = make_crops(tmp_path / "data", photo, reals=6, fakes=2, frames=1, seed=2, first_fake=1)
+    data = make_crops(tmp_path / "data", photo, reals=6, fakes=2, frames=1, seed=2, first_fake=3)
     train, val = split_items(read_manifest(data), VAL_FRACTION)
     assert val and {it.label for it in val} == {0} and any(it.label == 1 for it in train)
     rc, _, err = run("train", "--data", data, "--out", tmp_path / "model", *FAST)
