@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from fakeprobe.checkpoint import load_checkpoint, save_checkpoint
+from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
 
 
 def main() -> None:

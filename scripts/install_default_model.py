@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fakeprobe.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, save_checkpoint
-from fakeprobe.models import create_model
+from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, save_checkpoint
+from fakeprobe.model.registry import create_model
 
 
 def main() -> None:

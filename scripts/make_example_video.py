@@ -5,7 +5,7 @@ public domain): the unaltered portrait drifting slowly over a synthetic backgrou
 640x360 H.264. The face is real, so the expected verdict is REAL.
 
 ``examples/astronaut_blended.mp4`` is that video with the face of every frame self-blended by the
-project's own generator (``fakeprobe.fakeclips``, the kind of fake the dev benchmark uses: the
+project's own generator (``fakeprobe.evaluation.fakeclips``, the kind of fake the dev benchmark uses: the
 face blended with a colour- and frequency-altered copy of itself through a landmark mask, the same
 choices on every frame), then encoded again at the same quality. The expected verdict is FAKE.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from skimage import data
 
-from fakeprobe.fakeclips import blend_video
-from fakeprobe.synth import scene_video
+from fakeprobe.evaluation.fakeclips import blend_video
+from fakeprobe.media.synth import scene_video
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SEED = 7  # the blend's random choices

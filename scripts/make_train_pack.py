@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import torch
 
-from fakeprobe.checkpoint import ModelMeta, save_checkpoint
-from fakeprobe.data import FIELDS, LANDMARK_CACHE, MANIFEST, dense_landmarks, read_manifest, split_items
-from fakeprobe.models import create_model
+from fakeprobe.model.checkpoint import ModelMeta, save_checkpoint
+from fakeprobe.model.registry import create_model
+from fakeprobe.train.data import FIELDS, LANDMARK_CACHE, MANIFEST, dense_landmarks, read_manifest, split_items
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from fakeprobe import Detector, ScanConfig, synth
+from fakeprobe import Detector, ScanConfig
+from fakeprobe.media import synth
 
 REPO = Path(__file__).parents[1]
 SCHEMA_PATH = REPO / "src" / "fakeprobe" / "schema" / "scan.schema.json"
@@ -55,8 +56,8 @@ def checkpoint(tmp_path_factory) -> Path:
     """
     import torch
 
-    from fakeprobe.checkpoint import ModelMeta, save_checkpoint
-    from fakeprobe.models import create_model
+    from fakeprobe.model.checkpoint import ModelMeta, save_checkpoint
+    from fakeprobe.model.registry import create_model
 
     torch.manual_seed(0)
     model = create_model(ARCH)

@@ -7,7 +7,7 @@ import pytest
 
 import fakeprobe
 from fakeprobe import Detector, ScanConfig, ScanResult
-from fakeprobe.output import to_json
+from fakeprobe.core.output import to_json
 
 VOLATILE = ("elapsed_s", "timings")
 

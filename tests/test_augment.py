@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe.augment import degrade_alike, h264, video_codec
+from fakeprobe.train.augment import degrade_alike, h264, video_codec
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 from safetensors import safe_open
+from test_train import VAL_FRACTION, real_crops, sbi_run  # noqa: F401  (fixtures)
 
-from fakeprobe.checkpoint import load_checkpoint
-from fakeprobe.train import MIN_THRESHOLD_VIDEOS, calibrate_logits
-from test_train import VAL_FRACTION, sbi_run, real_crops  # noqa: F401  (fixtures)
+from fakeprobe.model.checkpoint import load_checkpoint
+from fakeprobe.train.loop import MIN_THRESHOLD_VIDEOS, calibrate_logits
 
 
 def _data(n_videos: int, photos: int, rng):
@@ -28,7 +28,7 @@ def test_threshold_on_real_videos_when_there_are_enough():
     z, y, src = _data(MIN_THRESHOLD_VIDEOS + 20, photos=50, rng=np.random.default_rng(0))
     t, thr, rule, metrics = calibrate_logits(z, y, src, 0.05)
     assert "validation real videos" in rule and t > 0
-    from fakeprobe.metrics import video_level
+    from fakeprobe.model.metrics import video_level
 
     vy, vz, keys = video_level(src, y, z / t)
     reals = np.array([vz[i] for i, k in enumerate(keys) if vy[i] == 0 and not k.startswith("photo:")])

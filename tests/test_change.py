@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe import change, synth
+from fakeprobe.media import change, synth
 
 SCALE = 0.5  # a 1280x720 frame is detected at 640x360
 CELL = change.CELL / SCALE  # frame pixels per cell

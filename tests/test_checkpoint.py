@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fakeprobe import checkpoint as ck
-from fakeprobe.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
-from fakeprobe.errors import ModelError, NoModelError
-from fakeprobe.models import create_model
+from fakeprobe.core.errors import ModelError, NoModelError
+from fakeprobe.model import checkpoint as ck
+from fakeprobe.model.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from fakeprobe.model.registry import create_model
 
 ARCH = "tf_efficientnet_lite0"
 

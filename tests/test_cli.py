@@ -15,9 +15,9 @@ import av
 import numpy as np
 import pytest
 
-from fakeprobe import synth
-from fakeprobe.inputs import expand_inputs
-from fakeprobe.output import CSV_FIELDS
+from fakeprobe.core.output import CSV_FIELDS
+from fakeprobe.media import synth
+from fakeprobe.media.inputs import expand_inputs
 
 W, H = 320, 180
 FAST = ("--backend", "torch", "--frames", "3")
@@ -156,7 +156,7 @@ def test_bad_batch_through_the_real_console_script(bad_dir, face_clip, checkpoin
 
 
 def test_debug_shows_tracebacks(monkeypatch, tmp_path, face_clip, run):
-    from fakeprobe import checkpoint as ck
+    from fakeprobe.model import checkpoint as ck
 
     monkeypatch.setattr(ck, "DEFAULT_WEIGHTS", tmp_path / "none.safetensors")
     rc, out, err = run("scan", face_clip)

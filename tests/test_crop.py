@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe import analysis
-from fakeprobe.crop import crop_face, crop_transform, transform_points
+from fakeprobe.faces.crop import crop_face, crop_transform, transform_points
+from fakeprobe.scan import analysis
 
 
 def _square_image(box, shape=(400, 500)) -> np.ndarray:
@@ -118,7 +118,8 @@ def test_large_downscale_matches_direct_warp():
 
 def test_one_crop_function_everywhere():
     """scan (analysis) and extract use the very same crop code."""
-    from fakeprobe import crop, extract
+    from fakeprobe.faces import crop
+    from fakeprobe.train import extract
 
     assert analysis.crop_face is crop.crop_face
     assert extract.crop_face is crop.crop_face and extract.crop_transform is crop.crop_transform

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fakeprobe.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
-from fakeprobe.results import ERROR, FAKE, NO_FACE, REAL
-from fakeprobe.splits import TEST, split_of
+from fakeprobe.core.results import ERROR, FAKE, NO_FACE, REAL
+from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
+from fakeprobe.train.splits import TEST, split_of
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe import synth
-from fakeprobe.evaluate import Perturbation, parse_perturbations, perturb_file, summarise
+from fakeprobe.evaluation.evaluate import Perturbation, parse_perturbations, perturb_file, summarise
+from fakeprobe.media import synth
 
 W, H = 432, 432  # big enough that faces survive --perturb scale=0.5 (MTCNN needs >= 20 px)
 FAST = ("--backend", "torch", "--frames", "3", "-q")
@@ -204,8 +204,8 @@ def test_summarise_levels_and_methods():
 def test_perturb_refuses_a_fifo_without_opening_it(tmp_path):
     import os
 
-    from fakeprobe.errors import InputError
-    from fakeprobe.evaluate import Perturbation, perturb_file
+    from fakeprobe.core.errors import InputError
+    from fakeprobe.evaluation.evaluate import Perturbation, perturb_file
 
     fifo = tmp_path / "pipe.mp4"
     os.mkfifo(fifo)

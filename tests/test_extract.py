@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe import synth
-from fakeprobe.analysis import Analyzer
-from fakeprobe.config import ScanConfig
-from fakeprobe.data import FIELDS, MANIFEST, read_manifest
-from fakeprobe.extract import Labelled, folder_label, ffpp_label, label_inputs, read_labels_csv
+from fakeprobe.core.config import ScanConfig
+from fakeprobe.media import synth
+from fakeprobe.scan.analysis import Analyzer
+from fakeprobe.train.data import FIELDS, MANIFEST, read_manifest
+from fakeprobe.train.extract import Labelled, ffpp_label, folder_label, label_inputs, read_labels_csv
 
 W, H = 320, 180
 REAL_REL = Path("original_sequences/youtube/c23/videos/000.mp4")

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe import synth
-from fakeprobe import faces
-from fakeprobe.faces import FaceDetector
+from fakeprobe.faces import detection as faces
+from fakeprobe.faces.detection import FaceDetector
+from fakeprobe.media import synth
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +138,8 @@ def test_small_face_is_found_in_every_sampled_frame(photo, tmp_path):
     """With the default schedule only every fourth frame gets the full search (the face moves, the
     background does not: nothing new to look for in between), and the small face is still found
     in every frame."""
-    from fakeprobe.analysis import Analyzer
-    from fakeprobe.config import ScanConfig
+    from fakeprobe.core.config import ScanConfig
+    from fakeprobe.scan.analysis import Analyzer
 
     path = synth.write_video(tmp_path / "small.mp4", (_small_face_frame(photo, i / 10) for i in range(12)), 10.0)
     cfg = ScanConfig(frames=12)
@@ -156,8 +156,8 @@ def test_a_face_in_a_single_sampled_frame_is_found_because_it_is_new(photo, tmp_
     """A face visible in only one sampled frame, between two fully searched frames without it: the
     frame shows something new, so it gets the full search too. Without that check (the plain
     every-fourth-frame schedule) the face is missed; detect_every=1 finds it at 8 full searches."""
-    from fakeprobe.analysis import Analyzer
-    from fakeprobe.config import ScanConfig
+    from fakeprobe.core.config import ScanConfig
+    from fakeprobe.scan.analysis import Analyzer
 
     # 8 frames at 1 fps, sampled one by one: batches of 4, scheduled full searches on frames 3 and 7
     path = synth.scene_video(tmp_path / "flash.mp4", photo, width=640, height=360, seconds=8, fps=1,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fakeprobe import synth
-from fakeprobe.fakeclips import FaceGeometry, blend_video, read_frames
+from fakeprobe.evaluation.fakeclips import FaceGeometry, blend_video, read_frames
+from fakeprobe.media import synth
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import av
 import numpy as np
 import pytest
 
-from fakeprobe import synth
-from fakeprobe.inputs import expand_inputs
-from fakeprobe.results import ERROR, NO_FACE
+from fakeprobe.core.results import ERROR, NO_FACE
+from fakeprobe.media import synth
+from fakeprobe.media.inputs import expand_inputs
 
 sys.path.insert(0, str(Path(__file__).parent))  # spawned pool workers import _pool_tasks from here
 
@@ -179,8 +179,8 @@ def test_pickle_weights_never_run(name, tmp_path, clip, run):
 def test_pool_survives_hangs_and_crashes(tmp_path, clip, checkpoint):
     import _pool_tasks  # noqa: F401  (importable by the spawned workers through sys.path)
 
-    from fakeprobe.config import ScanConfig
-    from fakeprobe.pool import ScanPool
+    from fakeprobe.core.config import ScanConfig
+    from fakeprobe.scan.pool import ScanPool
 
     files = []
     for name in ("ok1.mp4", "hang.mp4", "crash.mp4", "ok2.mp4"):
@@ -220,7 +220,7 @@ def test_unreadable_file_as_root_too(clip, tmp_path, monkeypatch, run, checkpoin
 def test_unexpected_failure_is_one_files_error(clip, tmp_path, make_detector, monkeypatch):
     """A bug or library failure on one file becomes that file's ERROR (kind internal); the next
     file is scanned normally."""
-    from fakeprobe.analysis import Analyzer
+    from fakeprobe.scan.analysis import Analyzer
 
     det = make_detector(frames=2)
     real = Analyzer.analyse
@@ -334,10 +334,10 @@ def test_symlink_to_a_fifo_is_refused(tmp_path, det):
 
 
 def test_media_readers_refuse_special_files_too(tmp_path):
-    """The functions that open media check as well (``fakeprobe.evaluate`` calls ``load_image``)."""
-    from fakeprobe import video
-    from fakeprobe.errors import InputError
-    from fakeprobe.images import load_image
+    """The functions that open media check as well (``fakeprobe.evaluation.evaluate`` calls ``load_image``)."""
+    from fakeprobe.core.errors import InputError
+    from fakeprobe.media import video
+    from fakeprobe.media.images import load_image
 
     fifo = _special(tmp_path, "fifo")
     for read in (lambda: video.probe(fifo), lambda: load_image(fifo, 10**6)):

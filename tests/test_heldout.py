@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from fakeprobe.checkpoint import load_checkpoint
-from fakeprobe.config import ScanConfig
-from fakeprobe.heldout import CachedScorer, FileCrops, analyse_crops
+from fakeprobe.core.config import ScanConfig
+from fakeprobe.evaluation.heldout import CachedScorer, FileCrops, analyse_crops
+from fakeprobe.model.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ skdata = pytest.importorskip("skimage.data")
 
 import torch.nn.functional as F  # noqa: E402
 
-from fakeprobe.imagenet import (  # noqa: E402
+from fakeprobe.model.imagenet import (  # noqa: E402
     CLASSIFIER_KEYS,
     LITE0_MEAN,
     LITE0_STD,

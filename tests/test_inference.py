@@ -6,12 +6,20 @@ import json
 
 import numpy as np
 import pytest
-
 from _scores import assert_logits_close, assert_probabilities_close
+
 from fakeprobe import Detector, ScanConfig
-from fakeprobe.checkpoint import load_checkpoint, save_checkpoint
-from fakeprobe.errors import ModelError
-from fakeprobe.inference import EXPORT_FORMAT, CalibratedScorer, OnnxRunner, TorchRunner, cache_dir, make_runner, static_padding
+from fakeprobe.core.errors import ModelError
+from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
+from fakeprobe.model.inference import (
+    EXPORT_FORMAT,
+    CalibratedScorer,
+    OnnxRunner,
+    TorchRunner,
+    cache_dir,
+    make_runner,
+    static_padding,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +50,7 @@ def test_static_padding_keeps_outputs_and_leaves_no_shape_arithmetic(checkpoint,
     import onnx
     import torch
 
-    from fakeprobe.inference import _normalised, export_onnx
+    from fakeprobe.model.inference import _normalised, export_onnx
 
     ckpt = load_checkpoint(checkpoint)
     size = ckpt.meta.input_size

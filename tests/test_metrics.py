@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from fakeprobe.calibration import fit_temperature, threshold_at_fpr
-from fakeprobe.metrics import compute_metrics, equal_error_rate, video_level
+from fakeprobe.model.calibration import fit_temperature, threshold_at_fpr
+from fakeprobe.model.metrics import compute_metrics, equal_error_rate, video_level
 
 
 def _sigmoid(z):

@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 import pytest
-
 from _scores import assert_logits_close, assert_probabilities_close, logits_close
-from fakeprobe.cpus import beside_decoder, scan_threads, torch_threads, usable_cores
-from fakeprobe.memory import release_free_memory
-from fakeprobe.prefetch import Prefetch
+
+from fakeprobe.core.cpus import beside_decoder, scan_threads, torch_threads, usable_cores
+from fakeprobe.core.memory import release_free_memory
+from fakeprobe.media.prefetch import Prefetch
 
 
 def test_items_come_in_order_from_another_thread():
@@ -70,12 +70,12 @@ def test_work_overlaps():
 
 def test_thread_counts(monkeypatch):
     assert scan_threads(3) == 3
-    monkeypatch.setattr("fakeprobe.cpus.usable_cores", lambda: 2)
+    monkeypatch.setattr("fakeprobe.core.cpus.usable_cores", lambda: 2)
     assert scan_threads() == 2 and beside_decoder(2) == 1  # one core left to the decoder
     assert scan_threads(workers=2) == 1 and beside_decoder(1) == 1
-    monkeypatch.setattr("fakeprobe.cpus.usable_cores", lambda: 16)
+    monkeypatch.setattr("fakeprobe.core.cpus.usable_cores", lambda: 16)
     assert scan_threads(workers=4) == 4 and beside_decoder(4) == 3
-    assert usable_cores.__module__ == "fakeprobe.cpus"
+    assert usable_cores.__module__ == "fakeprobe.core.cpus"
 
 
 def test_idle_tells_when_the_producer_waits():
@@ -130,7 +130,7 @@ def test_release_free_memory_returns_heap_to_the_os():
 
 def test_overlapped_scan_equals_sequential_scan(make_detector, media_dir, photo):
     """Decoding ahead in a thread and classifying batch by batch changes nothing in the result."""
-    from fakeprobe import synth
+    from fakeprobe.media import synth
 
     path = synth.scene_video(media_dir / "overlap.mp4", photo, width=1280, height=720, seconds=2.0, fps=10,
                              faces=lambda i: 0 if i < 5 else 1 if i < 12 else 2)
@@ -171,7 +171,7 @@ def test_scan_keeps_no_full_frames_but_evidence_gets_thumbnails(make_detector, f
 def test_workers_fork_from_a_preloaded_server_on_linux():
     import sys
 
-    from fakeprobe.pool import _context
+    from fakeprobe.scan.pool import _context
 
     ctx = _context()
     expected = "forkserver" if sys.platform.startswith("linux") else "spawn"
@@ -181,8 +181,8 @@ def test_workers_fork_from_a_preloaded_server_on_linux():
 def test_classification_fills_the_waits_for_the_decoder(make_detector, face_clip, monkeypatch):
     """While detection waits for slow decoding, crops are classified by a one-thread ONNX session
     (the decoder keeps the other core); the result is the same as without overlap."""
-    from fakeprobe import video
-    from fakeprobe.inference import OnnxRunner
+    from fakeprobe.media import video
+    from fakeprobe.model.inference import OnnxRunner
 
     det = make_detector(frames=12, backend="onnx", threads=2)
     beside = det.beside_scorer

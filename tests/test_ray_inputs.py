@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakeprobe.distributed import drop_truncated_tail, path_key, previous_verdicts
-from fakeprobe.inputs import read_input_list
+from fakeprobe.media.inputs import read_input_list
 
 MODEL = ("--backend", "torch", "--frames", "2")
 
@@ -109,7 +109,7 @@ def fake_ray(monkeypatch, checkpoint):
     records as files finish): the command's own part (sinks, --resume, exit codes) without Ray."""
     import fakeprobe.distributed
     from fakeprobe import Detector
-    from fakeprobe.output import to_json
+    from fakeprobe.core.output import to_json
 
     calls = []
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fakeprobe import synth
 from fakeprobe.cli import main
+from fakeprobe.media import synth
 
 FAST = ["--frames", "8", "--backend", "torch"]
 
@@ -50,7 +50,7 @@ def assert_self_contained(page: str) -> None:
 
 # -- evidence from the pipeline ------------------------------------------------------------------
 def test_scan_with_evidence_keeps_the_classified_crops(make_detector, two_clip, monkeypatch):
-    from fakeprobe.evidence import Evidence
+    from fakeprobe.scan.evidence import Evidence
 
     det = make_detector(frames=8)
     result, ev = det.scan_with_evidence(two_clip)
@@ -69,7 +69,7 @@ def test_scan_with_evidence_keeps_the_classified_crops(make_detector, two_clip, 
 
 
 def test_gradcam_maps_are_normalised_and_overlaid(make_detector, two_clip):
-    from fakeprobe.gradcam import GradCam, overlay
+    from fakeprobe.report.gradcam import GradCam, overlay
 
     det = make_detector(frames=8)
     _, ev = det.scan_with_evidence(two_clip)
@@ -154,8 +154,8 @@ def test_report_flag_takes_one_input(run, tmp_path, face_clip, empty_clip):
 
 
 def test_threshold_sentence_reads_the_checkpoint_rule():
-    from fakeprobe.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
-    from fakeprobe.report import threshold_sentence
+    from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
+    from fakeprobe.report.reporter import threshold_sentence
 
     s = threshold_sentence(0.8412, "FPR 0.05 on validation reals")
     assert s == ("Scores at or above 0.841 are flagged for human review; 0.841 was chosen so that about 5% of real "
@@ -169,7 +169,7 @@ def test_threshold_sentence_reads_the_checkpoint_rule():
 
 
 def test_report_without_evidence_still_renders(make_detector, face_clip):
-    from fakeprobe.report import Reporter
+    from fakeprobe.report.reporter import Reporter
 
     det = make_detector(frames=8)
     page = Reporter(det).html(det.scan(face_clip))
@@ -179,7 +179,7 @@ def test_report_without_evidence_still_renders(make_detector, face_clip):
 
 # -- templates and escaping ----------------------------------------------------------------------
 def test_file_names_are_escaped(make_detector, face_clip, tmp_path):
-    from fakeprobe.report import Reporter, index_html
+    from fakeprobe.report.reporter import Reporter, index_html
 
     clip = tmp_path / "odd <dir>" / "a<script>alert('x')&b\".mp4"
     clip.parent.mkdir()
@@ -196,8 +196,8 @@ def test_file_names_are_escaped(make_detector, face_clip, tmp_path):
 
 
 def test_error_message_is_escaped():
-    from fakeprobe.report import Reporter, index_html
-    from fakeprobe.results import ErrorRecord, ScanResult
+    from fakeprobe.core.results import ErrorRecord, ScanResult
+    from fakeprobe.report.reporter import Reporter, index_html
 
     result = ScanResult(path="x.mp4", verdict="ERROR", probability=None, threshold=None,
                         error=ErrorRecord(kind="input", message="bad header <img src=x onerror=alert(1)>"))
@@ -208,10 +208,10 @@ def test_error_message_is_escaped():
 def test_pages_share_the_base_layout_and_inline_the_stylesheet(reported):
     from importlib.resources import files
 
-    from fakeprobe.report import index_html
-    from fakeprobe.results import ScanResult
+    from fakeprobe.core.results import ScanResult
+    from fakeprobe.report.reporter import index_html
 
-    css = (files("fakeprobe") / "templates" / "style.css").read_text(encoding="utf-8")
+    css = (files("fakeprobe.report") / "templates" / "style.css").read_text(encoding="utf-8")
     index = index_html([(ScanResult(path="a.mp4", verdict="NO_FACE", probability=None, threshold=None), "a.html")])
     for page in (reported["html"], index):
         assert page.startswith("<!doctype html>") and css.rstrip("\n") in page  # verbatim: Jinja left the CSS alone
@@ -221,7 +221,7 @@ def test_pages_share_the_base_layout_and_inline_the_stylesheet(reported):
 def test_templating_environment_escapes_and_rejects_unknown_names():
     import jinja2
 
-    from fakeprobe.templating import environment
+    from fakeprobe.report.templating import environment
 
     env = environment()
     assert env is environment()
@@ -233,7 +233,7 @@ def test_templating_environment_escapes_and_rejects_unknown_names():
 
 def test_base_layout_blocks_for_other_pages():
     """What a page extending base.html.j2 (the service's review page) gets: the layout and the styles, no scripts of its own."""
-    from fakeprobe.templating import environment
+    from fakeprobe.report.templating import environment
 
     page = environment().from_string(
         "{% extends 'base.html.j2' %}{% block title %}Review{% endblock %}{% block head %}<meta name='x'>{% endblock %}"

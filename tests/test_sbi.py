@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe import augment
-from fakeprobe.crop import crop_face, crop_transform, transform_points
-from fakeprobe.sbi import blend, cross_blend, face_points_from5, random_face_mask, self_blend
+from fakeprobe.faces.crop import crop_face, crop_transform, transform_points
+from fakeprobe.train import augment
+from fakeprobe.train.sbi import blend, cross_blend, face_points_from5, random_face_mask, self_blend
 
 # MTCNN's detection of the astronaut photo (box, 5 landmarks), fixed so these tests need no detector
 BOX = np.array([181.05, 62.16, 267.75, 172.05])
@@ -30,7 +30,7 @@ def face(photo):
 @pytest.fixture(scope="module")
 def dense(face):
     """dlib's 68 points on the crop (skipped without the train extra)."""
-    from fakeprobe import landmarks
+    from fakeprobe.faces import landmarks
 
     if not landmarks.available():
         pytest.skip("dlib / its 68-point model is not installed")

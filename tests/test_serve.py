@@ -20,7 +20,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from fakeprobe.config import ScanConfig  # noqa: E402
+from fakeprobe.core.config import ScanConfig  # noqa: E402
 from fakeprobe.serve import Settings, SettingsError, create_app  # noqa: E402
 from fakeprobe.serve.settings import load_tokens, parse_tokens  # noqa: E402
 
@@ -288,10 +288,10 @@ def test_restart_recovers_the_queue_and_sweeps_partial_files(tmp_path, face_clip
 # -- a warm app: two scan workers on the tiny model ---------------------------------------------------
 @pytest.fixture(scope="module")
 def warm(tmp_path_factory, checkpoint, face_clip):
-    import fakeprobe.pool
+    import fakeprobe.scan.pool
 
     patience = pytest.MonkeyPatch()  # a busy 2-core test machine can take more than the pool's 300 s to start a worker
-    patience.setattr(fakeprobe.pool, "READY_TIMEOUT_S", 1800.0)
+    patience.setattr(fakeprobe.scan.pool, "READY_TIMEOUT_S", 1800.0)
     tmp = tmp_path_factory.mktemp("warm")
     root = tmp / "allowed"
     root.mkdir()
@@ -407,7 +407,7 @@ def test_metrics_and_readiness(warm, face_clip):
 def test_killed_worker_is_an_error_record_and_the_server_goes_on(warm, photo, media_dir, validate):
     """SIGKILL the worker scanning a job: that job ends as an ERROR record (kind crash, as the CLI
     reports a worker that died), the worker is replaced and the next upload is scanned."""
-    from fakeprobe import synth
+    from fakeprobe.media import synth
 
     slow = synth.scene_video(media_dir / "slow.mp4", photo, width=1280, height=720, seconds=3.0, fps=10, faces=2)
     queue = warm.app.state.queue

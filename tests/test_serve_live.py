@@ -32,7 +32,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 # `fakeprobe serve`, with more patience for starting a worker than the pool's 300 s: a busy 2-core
 # test machine can take longer
-SERVE = "import sys, fakeprobe.pool as p; p.READY_TIMEOUT_S = 1800.0; from fakeprobe.cli import main; sys.exit(main(sys.argv[1:]))"
+SERVE = "import sys, fakeprobe.scan.pool as p; p.READY_TIMEOUT_S = 1800.0; from fakeprobe.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _free_port() -> int:

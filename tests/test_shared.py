@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from fakeprobe import video
+from fakeprobe.media import video
 
 pytestmark = pytest.mark.shared
 

@@ -1,4 +1,4 @@
-"""Sources, groups and the train/cal/test split of ``fakeprobe.splits``."""
+"""Sources, groups and the train/cal/test split of ``fakeprobe.train.splits``."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeprobe.splits import CAL, TEST, TRAIN, group_of, source_of, split_of
+from fakeprobe.train.splits import CAL, TEST, TRAIN, group_of, source_of, split_of
 
 
 @pytest.mark.parametrize("path, source", [

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from fakeprobe import synth
-from fakeprobe.results import ERROR, FAKE, NO_FACE, REAL
-from fakeprobe.scoring import deciding_track, sigmoid, track_logits
-from fakeprobe.tracking import link_tracks
+from fakeprobe.core.results import ERROR, FAKE, NO_FACE, REAL
+from fakeprobe.faces.tracking import link_tracks
+from fakeprobe.media import synth
+from fakeprobe.model.scoring import deciding_track, sigmoid, track_logits
 
 W, H = 320, 180
 

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe.checkpoint import load_checkpoint
-from fakeprobe.crop import crop_face, crop_transform, transform_points
-from fakeprobe.data import FIELDS, LANDMARK_CACHE, MANIFEST, read_manifest, split_items
-from fakeprobe.sbi import face_points_from5, self_blend
+from fakeprobe.faces.crop import crop_face, crop_transform, transform_points
+from fakeprobe.model.checkpoint import load_checkpoint
+from fakeprobe.train.data import FIELDS, LANDMARK_CACHE, MANIFEST, read_manifest, split_items
+from fakeprobe.train.sbi import face_points_from5, self_blend
 
 BOX = np.array([181.05, 62.16, 267.75, 172.05])  # MTCNN on the astronaut photo
 LM5 = np.array([[205.0, 101.7], [246.8, 103.7], [224.7, 129.0], [201.7, 139.2], [245.3, 141.9]])
@@ -122,7 +122,7 @@ def test_sbi_training_writes_a_calibrated_checkpoint(sbi_run):
 
 
 def test_dense_landmarks_are_cached_beside_the_manifest(sbi_run):
-    from fakeprobe import landmarks
+    from fakeprobe.faces import landmarks
 
     if not landmarks.available():
         pytest.skip("dlib is not installed")
@@ -186,7 +186,7 @@ def test_resume_continues(sbi_run, tmp_path):
 def test_interrupted_and_resumed_equals_uninterrupted(sbi_run, tmp_path, monkeypatch):
     """Stopped after epoch 1 of 2 and resumed, training ends with the very weights of a run that
     was never stopped: the state file carries optimiser, schedule, RNG and history."""
-    import fakeprobe.train as train_mod
+    import fakeprobe.train.loop as train_mod
 
     assert sbi_run["rc"] == 0
     args = ("--data", sbi_run["data"], "--sbi", *FAST, "--epochs", "2")
@@ -222,7 +222,7 @@ def test_best_epoch_by_validation_auc_is_kept(sbi_run, tmp_path, monkeypatch):
     """The checkpoint holds the epoch with the best validation AUC, not the last one."""
     import torch
 
-    import fakeprobe.train as train_mod
+    import fakeprobe.train.loop as train_mod
 
     assert sbi_run["rc"] == 0
     real_metrics = train_mod.compute_metrics
@@ -263,7 +263,7 @@ def test_same_seed_same_model(sbi_run, tmp_path):
 
 
 def test_five_point_fallback_without_dlib(run, monkeypatch, real_crops, tmp_path):
-    from fakeprobe import landmarks
+    from fakeprobe.faces import landmarks
 
     monkeypatch.setattr(landmarks, "available", lambda: False)
     data = tmp_path / "data"

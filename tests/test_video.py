@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe import synth, video
-from fakeprobe.results import ERROR, NO_FACE
+from fakeprobe.core.results import ERROR, NO_FACE
+from fakeprobe.media import synth, video
 
 W, H = 320, 180  # as in conftest
 
@@ -287,7 +287,7 @@ def test_huge_image_is_capped(media_dir, photo, make_detector):
 
 
 def _single_face_box(image: np.ndarray) -> np.ndarray:
-    from fakeprobe.faces import FaceDetector
+    from fakeprobe.faces.detection import FaceDetector
 
     (faces,) = FaceDetector("cpu").detect([image])
     assert len(faces) == 1

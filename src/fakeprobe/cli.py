@@ -8,8 +8,12 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .core.config import ScanConfig
 
 EXIT_CLEAN, EXIT_FLAGGED, EXIT_FAILED = 0, 1, 2
 
@@ -18,16 +22,23 @@ def _err(msg: str) -> None:
     print(f"fakeprobe: {msg}", file=sys.stderr, flush=True)
 
 
-def _scan_config(args) -> "ScanConfig":  # noqa: F821
-    from .config import ScanConfig
+# command-line option -> ScanConfig field, for the options a command has
+_SCAN_OPTIONS = {"frames": "frames", "threshold": "threshold", "margin": "margin", "time_limit": "time_limit_s",
+                 "max_pixels": "max_pixels", "max_duration": "max_duration_s", "threads": "threads", "detect_every": "detect_every"}
 
-    kw = {"device": args.device, "backend": args.backend}
-    renames = {"time_limit": "time_limit_s", "max_duration": "max_duration_s"}
-    for name in ("frames", "threshold", "margin", "time_limit", "max_pixels", "max_duration", "threads", "detect_every"):
-        v = getattr(args, name, None)
-        if v is not None:
-            kw[renames.get(name, name)] = v
-    return ScanConfig(**kw)
+
+def _scan_config(args) -> ScanConfig:
+    """The one ScanConfig a command builds from its options; an option out of range ends the
+    command with a message naming the option."""
+    from .core.config import ConfigError, ScanConfig
+
+    kw = {"device": args.device, "backend": getattr(args, "backend", "auto")}
+    kw.update({field: getattr(args, opt) for opt, field in _SCAN_OPTIONS.items() if getattr(args, opt, None) is not None})
+    try:
+        return ScanConfig(**kw)
+    except ConfigError as exc:
+        option = next((o for o, f in _SCAN_OPTIONS.items() if f == exc.field), exc.field)
+        raise SystemExit(_fail(f"--{option.replace('_', '-')} {exc.message}")) from None
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -53,30 +64,23 @@ def _fail(msg: str) -> int:
     return EXIT_FAILED
 
 
-def _detector(args):
-    from .detector import Detector
+def _detector(config: ScanConfig, weights: list[str] | None):
+    from .scan.detector import Detector
 
-    _check_device(args.device)
-    return Detector(weights=args.weights or None, config=_scan_config(args))
+    _check_device(config.device)
+    return Detector(weights=weights or None, config=config)
 
 
 # -- scan -------------------------------------------------------------------------------------
 def cmd_scan(args) -> int:
-    from .inputs import expand_inputs
-    from .output import table, write_csv, write_json, write_jsonl_line
-    from .results import ERROR, FAKE
+    from .core.output import table, write_csv, write_json, write_jsonl_line
+    from .core.results import ERROR, FAKE
+    from .media.inputs import expand_inputs
 
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        return _fail("--threshold must be between 0 and 1")
-    if args.frames is not None and args.frames < 1:
-        return _fail("--frames must be at least 1")
-    if args.detect_every is not None and args.detect_every < 1:
-        return _fail("--detect-every must be at least 1")
-    if args.threads is not None and args.threads < 0:
-        return _fail("--threads must be 0 (all cores) or more")
+    config = _scan_config(args)
     inputs = list(args.paths)
     if args.from_list:
-        from .inputs import read_input_list
+        from .media.inputs import read_input_list
 
         try:
             inputs += read_input_list(args.from_list)
@@ -86,7 +90,7 @@ def cmd_scan(args) -> int:
     if not paths:
         return _fail("no input files found")
     if args.ray:
-        return _scan_on_ray(args, paths)
+        return _scan_on_ray(args, paths, config)
     if args.parquet:
         return _fail("--parquet is written by --ray scans; a local scan writes --jsonl, --json or --csv")
     earlier: list[str] = []  # verdicts already in the output (--resume)
@@ -101,7 +105,7 @@ def cmd_scan(args) -> int:
     if args.report or args.report_dir or args.heatmaps:
         if args.report and len(paths) > 1:
             return _fail(f"--report FILE takes one input ({len(paths)} found): use --report-dir DIR for a batch")
-        from .report import ReportPlan
+        from .report.reporter import ReportPlan
 
         try:
             plan = ReportPlan(paths, report=args.report, report_dir=args.report_dir, heatmaps=args.heatmaps)
@@ -115,13 +119,13 @@ def cmd_scan(args) -> int:
         return _fail(f"{args.output}: cannot write output ({exc.strerror})")
     results = []
     if args.workers == 0:  # in this process: no hard time limit, no crash isolation
-        detector = _detector(args)
+        detector = _detector(config, args.weights)
         scanned = (report_task(detector, p) for p in paths) if report_task else detector.scan_many(paths)
     else:
-        from .pool import ScanPool
+        from .scan.pool import ScanPool
 
-        _check_device(args.device)
-        scanned = ScanPool(args.weights or None, _scan_config(args), workers=args.workers, task=report_task).scan_many(paths)
+        _check_device(config.device)
+        scanned = ScanPool(args.weights or None, config, workers=args.workers, task=report_task).scan_many(paths)
     show_progress = not args.quiet and sys.stderr.isatty() and len(paths) > 1
     try:
         from rich.progress import Progress
@@ -171,10 +175,10 @@ def _skip_done(paths: list[Path], output: str, parquet: bool) -> tuple[list[Path
     return [p for p, k in zip(paths, keys) if k not in done], [done[k] for k in keys if k in done]
 
 
-def _scan_on_ray(args, paths: list[Path]) -> int:
+def _scan_on_ray(args, paths: list[Path], config: ScanConfig) -> int:
     """``scan --ray``: the same analysis on a Ray cluster; JSON Lines (or Parquet parts) as files finish."""
+    from .core.results import ERROR, FAKE
     from .distributed import JsonlSink, ParquetSink, ray_scan
-    from .results import ERROR, FAKE
 
     other = [o for o, on in (("--json", args.json), ("--csv", args.csv), ("--report", args.report),
                              ("--report-dir", args.report_dir), ("--heatmaps", args.heatmaps)) if on]
@@ -194,9 +198,9 @@ def _scan_on_ray(args, paths: list[Path]) -> int:
             return _fail(str(exc))
     elif args.parquet and any(Path(args.output).glob("part-*.parquet")):
         return _fail(f"{args.output} already holds Parquet parts: add --resume to go on, or remove them")
-    if args.device.split(":")[0] not in ("cpu", "cuda", "mps"):  # whether it is there is for the cluster's nodes to say
-        return _fail(f"--device {args.device}: expected cpu, cuda or mps")
-    records = ray_scan(paths, _scan_config(args), args.ray, weights=args.weights or None, actors=args.actors)
+    if config.device.split(":")[0] not in ("cpu", "cuda", "mps"):  # whether it is there is for the cluster's nodes to say
+        return _fail(f"--device {config.device}: expected cpu, cuda or mps")
+    records = ray_scan(paths, config, args.ray, weights=args.weights or None, actors=args.actors)
     out = None
     try:
         if not args.parquet and args.output:
@@ -227,9 +231,9 @@ def _scan_on_ray(args, paths: list[Path]) -> int:
 
 # -- detect (the original design's interface) --------------------------------------------------
 def cmd_detect(args) -> int:
-    from .results import ERROR, NO_FACE
+    from .core.results import ERROR, NO_FACE
 
-    detector = _detector(args)
+    detector = _detector(_scan_config(args), args.weights)
     r = detector.scan(args.video)
     if r.verdict == ERROR:
         return _fail(r.error.message)
@@ -244,10 +248,9 @@ def cmd_detect(args) -> int:
 
 # -- extract ----------------------------------------------------------------------------------
 def cmd_extract(args) -> int:
-    from .analysis import Analyzer
-    from .config import ScanConfig
-    from .extract import extract, label_inputs, read_labels_csv
-    from .inputs import expand_inputs
+    from .media.inputs import expand_inputs
+    from .scan.analysis import Analyzer
+    from .train.extract import extract, label_inputs, read_labels_csv
 
     try:
         items = read_labels_csv(Path(args.labels)) if args.labels else []
@@ -266,7 +269,7 @@ def cmd_extract(args) -> int:
         elif not args.quiet:
             print(f"{item.path}: {n} crops ({item.label}{'/' + item.method if item.method else ''})", file=sys.stderr)
 
-    analyzer = Analyzer(ScanConfig(frames=args.frames, device=args.device))
+    analyzer = Analyzer(_scan_config(args))
     total = extract(items, Path(args.output), analyzer, size=args.size, margin=args.margin, align=args.align, on_item=report)
     print(f"{total} crops from {len(items) - len(failed)} files written to {args.output}")
     return EXIT_FAILED if failed else EXIT_CLEAN
@@ -274,7 +277,7 @@ def cmd_extract(args) -> int:
 
 # -- train ------------------------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from .train import TrainConfig, train
+    from .train.loop import TrainConfig, train
 
     _check_device(args.device)
     cfg = TrainConfig(
@@ -294,7 +297,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .train import TrainConfig, recalibrate
+    from .train.loop import TrainConfig, recalibrate
 
     cfg = TrainConfig(data=[Path(d) for d in args.data], out=Path(args.out).parent, sbi=args.sbi, val_fraction=args.val_fraction,
                       val_max=args.val_max, seed=args.seed, target_fpr=args.target_fpr, device=args.device)
@@ -308,13 +311,13 @@ def cmd_calibrate(args) -> int:
 
 # -- eval -------------------------------------------------------------------------------------
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate, parse_perturbations
+    from .evaluation.evaluate import evaluate, parse_perturbations
 
     try:
         perturbs = parse_perturbations(args.perturb or [])
     except ValueError as exc:
         return _fail(str(exc))
-    detector = _detector(args)
+    detector = _detector(_scan_config(args), args.weights)
     try:
         report = evaluate(detector, args.inputs, Path(args.out) if args.out else None, labels_csv=args.labels, perturbations=perturbs,
                           progress=not args.quiet)
@@ -333,22 +336,19 @@ def cmd_serve(args) -> int:
         from .serve.settings import load_tokens
     except ImportError as exc:
         return _fail(f"serve needs the serve extra ({exc.name} is missing): pip install \"fakeprobe[serve]\"")
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        return _fail("--threshold must be between 0 and 1")
-    if args.frames is not None and args.frames < 1:
-        return _fail("--frames must be at least 1")
+    config = _scan_config(args)
     if args.max_upload_mb <= 0:
         return _fail("--max-upload-mb must be positive")
     if args.allow_root and not Path(args.allow_root).is_dir():
         return _fail(f"--allow-root {args.allow_root}: not a folder")
-    _check_device(args.device)
+    _check_device(config.device)
     try:
         tokens = frozenset() if args.no_auth else load_tokens(args.token_file)
         settings = Settings(
             data_dir=Path(args.data_dir), tokens=tokens, auth=not args.no_auth, host=args.host, port=args.port, workers=args.workers,
             max_queue=args.max_queue, max_upload_bytes=int(args.max_upload_mb * 2**20),
             allow_root=Path(args.allow_root).resolve() if args.allow_root else None,
-            weights=tuple(args.weights) if args.weights else None, scan=_scan_config(args))
+            weights=tuple(args.weights) if args.weights else None, scan=config)
         app = create_app(settings)
     except SettingsError as exc:
         return _fail(str(exc))
@@ -360,7 +360,7 @@ def cmd_serve(args) -> int:
 
 # -- info / convert ---------------------------------------------------------------------------
 def cmd_info(args) -> int:
-    from .checkpoint import load_checkpoint
+    from .model.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(Path(args.weights) if args.weights else None)
     meta = dataclasses.asdict(ckpt.meta)
@@ -371,7 +371,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .checkpoint import ModelMeta, convert_state_dict
+    from .model.checkpoint import ModelMeta, convert_state_dict
 
     meta = ModelMeta.for_arch(args.arch, input_size=args.size, crop_margin=args.margin, threshold=args.threshold, name=args.name)
     sha = convert_state_dict(Path(args.src), Path(args.dst), meta)
@@ -528,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("KMP_WARNINGS", "0")
-    from .errors import FakeprobeError
+    from .core.errors import FakeprobeError
 
     try:
         return args.func(args)

@@ -8,10 +8,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..config import ScanConfig
-from ..output import to_json
-from ..pool import ScanPool
-from ..results import ScanResult
+from ..core.config import ScanConfig
+from ..core.output import to_json
+from ..core.results import ScanResult
+from ..scan.pool import ScanPool
 
 
 class ScanActor:

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..config import ScanConfig
-from ..errors import FakeprobeError
+from ..core.config import ScanConfig
+from ..core.errors import FakeprobeError
 
 ACTOR_CPUS = 2  # CPUs each scan actor asks for when ScanConfig.threads is 0: a decoder and a detector thread
 MAX_BLOCKS = 10_000  # one file per Ray Data block (a record comes back as soon as its file is done) up to this many
@@ -24,7 +24,7 @@ class RayError(FakeprobeError):
 def ray_scan(paths: Iterable[str | Path], config: ScanConfig | None = None, address: str = "local", *,
              weights: str | Path | Iterable[str | Path] | None = None, actors: int | None = None,
              task: Callable[[Any, Path], Any] | None = None) -> Iterator[dict]:
-    """Scan ``paths`` (files: expand folders and globs with ``fakeprobe.inputs.expand_inputs``
+    """Scan ``paths`` (files: expand folders and globs with ``fakeprobe.media.inputs.expand_inputs``
     first) on Ray and yield each file's record (the dict the local scan writes as JSON) as it
     finishes, in the order they finish.
 
@@ -98,7 +98,7 @@ def _pipeline(items: list[str], config: ScanConfig, weights: list[str] | None, a
 def _check_weights(weights: list[str]) -> None:
     """Refuse unusable weights here, in one line, before any actor starts (a file this machine
     does not see is left to the nodes)."""
-    from ..checkpoint import load_checkpoint
+    from ..model.checkpoint import load_checkpoint
 
     for w in weights:
         if Path(w).exists():

@@ -16,8 +16,8 @@ import threading
 import time
 from collections import deque
 
-from ..pool import ScanPool
-from ..results import ERROR, ErrorRecord, ScanResult
+from ..core.results import ERROR, ErrorRecord, ScanResult
+from ..scan.pool import ScanPool
 from .errors import ApiError
 from .metrics import Metrics
 from .settings import Settings

@@ -7,7 +7,7 @@ from importlib import resources
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
-from ..templating import environment
+from ..report.templating import environment
 from .deps import SettingsDep
 
 router = APIRouter(include_in_schema=False)

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ScanConfig
+from ..core.config import ScanConfig
 
 TOKENS_ENV = "FAKEPROBE_TOKENS"  # tokens separated by commas or white space
 MIN_TOKEN_CHARS = 16

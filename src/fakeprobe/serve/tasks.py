@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..results import ScanResult
+from ..core.results import ScanResult
 
 
 def job_name(job_dir: Path, default: str) -> str:
@@ -45,7 +45,7 @@ class JobTask:
         return {**self.__dict__, "_reporter": None}
 
     def __call__(self, detector, path: Path) -> ScanResult:
-        from ..report import Reporter
+        from ..report.reporter import Reporter
 
         result, evidence = detector.scan_with_evidence(path)
         rename(result, str(path), job_name(path.parent, path.name))
@@ -61,6 +61,6 @@ class JobTask:
 
 def fallback_report(result: ScanResult) -> str:
     """The report of a job whose worker wrote none (it crashed or ran out of time)."""
-    from ..report import Reporter
+    from ..report.reporter import Reporter
 
     return Reporter(None).html(result)

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import Analyzer
-from .checkpoint import Checkpoint
-from .config import ScanConfig
-from .errors import FakeprobeError
-from .inference import make_runner
-from .scoring import file_logit
+from ..core.config import ScanConfig
+from ..core.errors import FakeprobeError
+from ..model.checkpoint import Checkpoint
+from ..model.inference import make_runner
+from ..model.scoring import file_logit
+from ..scan.analysis import Analyzer
 
 
 @dataclass

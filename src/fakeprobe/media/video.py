@@ -18,9 +18,9 @@ from typing import Iterator
 import av
 import numpy as np
 
-from .cpus import usable_cores
-from .errors import InputError, ResourceLimitError
-from .files import regular_file
+from ..core.cpus import usable_cores
+from ..core.errors import InputError, ResourceLimitError
+from ..core.files import regular_file
 
 
 @dataclass(frozen=True)

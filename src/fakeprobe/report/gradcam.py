@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint
-from .models import Normalised
+from ..model.checkpoint import Checkpoint
+from ..model.registry import Normalised
 
 COLORMAP = "viridis"
 

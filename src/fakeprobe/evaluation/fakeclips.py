@@ -14,10 +14,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .crop import crop_face, crop_transform, transform_points
-from .faces import Face, FaceDetector
-from .sbi import cross_blend, face_points_from5, self_blend
-from .synth import write_video
+from ..faces.crop import crop_face, crop_transform, transform_points
+from ..faces.detection import Face, FaceDetector
+from ..media.synth import write_video
+from ..train.sbi import cross_blend, face_points_from5, self_blend
 
 KINDS = ("none", "sbi", "cross")
 REGION = 2.2  # the blended region: this many face-box sides around the face
@@ -71,7 +71,7 @@ class FaceGeometry:
     (68 dense points with dlib, else an outline from MTCNN's 5)."""
 
     def __init__(self, detector: FaceDetector | None = None):
-        from . import landmarks
+        from ..faces import landmarks
 
         self.detector = detector or FaceDetector()
         self.dense = landmarks.DenseLandmarks() if landmarks.available() else None

@@ -1,7 +1,7 @@
 """What a scan saw, kept only when asked for: the face crops and small copies of the frames.
 
 ``Detector.scan_with_evidence(path)`` returns one of these beside the ``ScanResult``; the plain
-``scan`` never builds it. Reports and heatmaps (``fakeprobe.report``) are drawn from it.
+``scan`` never builds it. Reports and heatmaps (``fakeprobe.report.reporter``) are drawn from it.
 """
 from __future__ import annotations
 

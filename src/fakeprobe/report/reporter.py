@@ -28,9 +28,9 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 
-from . import __version__
-from .evidence import Evidence
-from .results import ERROR, FAKE, NO_FACE, REAL, FaceRecord, ScanResult
+from .. import __version__
+from ..core.results import ERROR, FAKE, NO_FACE, REAL, FaceRecord, ScanResult
+from ..scan.evidence import Evidence
 from .templating import environment
 
 # Okabe & Ito's colour-blind-safe palette, one colour (and one marker) per person

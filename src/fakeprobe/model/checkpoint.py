@@ -15,9 +15,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from . import __version__
-from .errors import ModelError, NoModelError
-from .models import create_model, get_architecture
+from .. import __version__
+from ..core.errors import ModelError, NoModelError
+from .registry import create_model, get_architecture
 
 META_KEY = "fakeprobe"
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.safetensors"

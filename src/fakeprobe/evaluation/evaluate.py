@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .extract import Labelled, label_inputs, read_labels_csv
-from .files import regular_file
-from .inputs import expand_inputs
-from .metrics import compute_metrics
-from .results import ERROR, NO_FACE
+from ..core.files import regular_file
+from ..core.results import ERROR, NO_FACE
+from ..media.inputs import expand_inputs
+from ..model.metrics import compute_metrics
+from ..train.extract import Labelled, label_inputs, read_labels_csv
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ def perturb_file(src: Path, p: Perturbation, workdir: Path) -> Path:
     import av
     import cv2
 
-    from .augment import jpeg
-    from .images import IMAGE_SUFFIXES, load_image
-    from .synth import write_video
+    from ..media.images import IMAGE_SUFFIXES, load_image
+    from ..media.synth import write_video
+    from ..train.augment import jpeg
 
     def apply(img: np.ndarray) -> np.ndarray:
         if p.kind == "scale":

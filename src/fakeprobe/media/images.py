@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError, ResourceLimitError
-from .files import regular_file
+from ..core.errors import InputError, ResourceLimitError
+from ..core.files import regular_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 

@@ -15,10 +15,9 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from .analysis import Analyzer
-from .crop import crop_face, crop_transform, transform_points
+from ..faces.crop import crop_face, crop_transform, transform_points
+from ..scan.analysis import Analyzer
 from .data import FIELDS, MANIFEST
-
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,17 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import change, video
-from .config import ScanConfig
-from .cpus import beside_decoder, scan_threads, torch_threads
-from .crop import crop_face
-from .errors import InputError, ResourceLimitError
-from .faces import Face, FaceDetector, between
-from .files import regular_file
-from .images import IMAGE_SUFFIXES, load_image
-from .prefetch import Prefetch
-from .results import MediaRecord
-from .tracking import link_tracks
-
+from ..core.config import ScanConfig
+from ..core.cpus import beside_decoder, scan_threads, torch_threads
+from ..core.errors import InputError, ResourceLimitError
+from ..core.files import regular_file
+from ..core.results import MediaRecord
+from ..faces.crop import crop_face
+from ..faces.detection import Face, FaceDetector, between
+from ..faces.tracking import link_tracks
+from ..media import change, video
+from ..media.images import IMAGE_SUFFIXES, load_image
+from ..media.prefetch import Prefetch
 
 # on_faces(frames, faces, decoding): ``decoding`` is True while the decoder thread is busy with
 # the next frames (work done then competes with it for the cores)

@@ -79,7 +79,7 @@ def dense_landmarks(items: list[CropItem], margin: float) -> dict[str, np.ndarra
 
     Crops without cached landmarks are skipped when dlib is not installed: their masks then
     use the 5-point outline."""
-    from . import landmarks
+    from ..faces import landmarks
 
     out: dict[str, np.ndarray] = {}
     roots: dict[Path, list[CropItem]] = {}

@@ -1,7 +1,7 @@
 """Dense (68-point) landmarks for training masks, via dlib when the ``train`` extra is installed.
 
 Only training needs them; ``scan`` never does. Without dlib, masks fall back to a face outline
-estimated from MTCNN's 5 points (see :func:`fakeprobe.sbi.face_points_from5`).
+estimated from MTCNN's 5 points (see :func:`fakeprobe.train.sbi.face_points_from5`).
 """
 from __future__ import annotations
 

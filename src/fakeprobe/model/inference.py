@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint
-from .models import Normalised
+from .registry import Normalised
 
 
 class Runner(Protocol):

@@ -15,10 +15,10 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .config import ScanConfig
-from .cpus import scan_threads
-from .errors import ModelError
-from .results import ERROR, ErrorRecord, ModelRecord, ScanResult
+from ..core.config import ScanConfig
+from ..core.cpus import scan_threads
+from ..core.errors import ModelError
+from ..core.results import ERROR, ErrorRecord, ModelRecord, ScanResult
 
 READY_TIMEOUT_S = 300.0  # model loading, and a first ONNX export, on a slow machine
 
@@ -26,8 +26,8 @@ READY_TIMEOUT_S = 300.0  # model loading, and a first ONNX export, on a slow mac
 def _worker(conn: Connection, weights, config: ScanConfig, task: Callable[[Any, Path], ScanResult] | None) -> None:
     import torch
 
+    from ..core.errors import FakeprobeError
     from .detector import Detector
-    from .errors import FakeprobeError
 
     torch.set_num_threads(config.threads)
     try:
@@ -53,7 +53,7 @@ def _context():
     if not sys.platform.startswith("linux") or "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["fakeprobe.detector"])
+    ctx.set_forkserver_preload(["fakeprobe.scan.detector"])
     return ctx
 
 

@@ -16,7 +16,7 @@ def environment() -> jinja2.Environment:
     """The shared environment: every value is HTML-escaped unless marked safe, and a name a
     template uses but was not given is an error instead of an empty string."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("fakeprobe", "templates"),
+        loader=jinja2.PackageLoader("fakeprobe.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

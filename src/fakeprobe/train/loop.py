@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import Counter
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from . import __version__
+from .. import __version__
+from ..model.calibration import fit_temperature, threshold_at_fpr
+from ..model.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
+from ..model.metrics import compute_metrics, video_level
+from ..model.registry import Normalised, create_model, get_architecture
 from .augment import degrade_alike, robustness
-from .calibration import fit_temperature, threshold_at_fpr
-from .checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
-from .metrics import compute_metrics, video_level
-from .models import Normalised, create_model, get_architecture
 from .sbi import cross_blend, face_points_from5, self_blend
 
 

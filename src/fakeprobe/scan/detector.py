@@ -7,18 +7,18 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..core.config import ScanConfig
+from ..core.cpus import beside_decoder, scan_threads
+from ..core.errors import FakeprobeError, ModelError
+from ..core.memory import release_free_memory
+from ..core.results import ERROR, FAKE, NO_FACE, REAL, ErrorRecord, FaceRecord, FrameRecord, ModelRecord, PersonRecord, ScanResult
+from ..faces.detection import Face
+from ..media.video import Frame
+from ..model.checkpoint import Checkpoint, load_checkpoint
+from ..model.inference import ONNX_ONE_THREAD_BATCH, CalibratedScorer, OnnxRunner, make_runner
+from ..model.scoring import deciding_track, sigmoid, track_logits
 from .analysis import Analysis, Analyzer
-from .checkpoint import Checkpoint, load_checkpoint
-from .config import ScanConfig
-from .cpus import beside_decoder, scan_threads
-from .errors import FakeprobeError, ModelError
 from .evidence import Evidence
-from .faces import Face
-from .inference import ONNX_ONE_THREAD_BATCH, CalibratedScorer, OnnxRunner, make_runner
-from .memory import release_free_memory
-from .results import ERROR, FAKE, NO_FACE, REAL, ErrorRecord, FaceRecord, FrameRecord, ModelRecord, PersonRecord, ScanResult
-from .scoring import deciding_track, sigmoid, track_logits
-from .video import Frame
 
 
 class Detector:
@@ -84,7 +84,7 @@ class Detector:
 
     def scan_with_evidence(self, path: str | Path) -> tuple[ScanResult, Evidence]:
         """Like ``scan``, also keeping the face crops (aligned with ``result.detections``) and
-        small copies of the analysed frames, for reports and heatmaps (``fakeprobe.report``)."""
+        small copies of the analysed frames, for reports and heatmaps (``fakeprobe.report.reporter``)."""
         evidence = Evidence()
         return self._scan(Path(path), evidence), evidence
 

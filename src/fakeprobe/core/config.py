@@ -4,6 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class ConfigError(ValueError):
+    """A scan setting out of its range; ``field`` names the ScanConfig field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field} {message}")
+        self.field, self.message = field, message
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     frames: int = 32  # frames sampled evenly across the video
@@ -25,3 +33,20 @@ class ScanConfig:
     time_limit_s: float = 300.0  # per input
     overlap: bool = True  # decode in a background thread while detection and classification run
     threads: int = 0  # CPU threads a scan keeps busy, decoder included; 0: all usable cores
+
+    def __post_init__(self) -> None:
+        at_least_one = ("frames", "detect_every", "batch_size", "max_pixels", "min_face_size", "detect_max_side", "analyse_max_side")
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise ConfigError(name, "must be at least 1")
+        if self.threads < 0:
+            raise ConfigError("threads", "must be 0 (all cores) or more")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError("threshold", "must be between 0 and 1")
+        if self.margin is not None and not self.margin > 0:
+            raise ConfigError("margin", "must be positive")
+        for name in ("time_limit_s", "max_duration_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, "must be positive")
+        if self.backend not in ("auto", "onnx", "torch"):
+            raise ConfigError("backend", "must be auto, onnx or torch")

@@ -1,0 +1,1 @@
+"""Shared ground of every stage: errors, file checks, CPU budgets, scan configuration and result records."""

@@ -1,0 +1,1 @@
+"""Measuring models: labelled evaluation with perturbations, held-out scoring, fake clips for benchmarks."""

@@ -1,0 +1,1 @@
+"""Finding faces: MTCNN detection, landmarks, aligned crops, tracks of one person across frames."""

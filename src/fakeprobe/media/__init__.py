@@ -1,0 +1,1 @@
+"""Reading media: video decoding, still images, input lists, scene-change checks, read-ahead."""

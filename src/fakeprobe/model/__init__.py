@@ -1,0 +1,1 @@
+"""The classifier: architectures, checkpoints, inference, calibration, metrics and score aggregation."""

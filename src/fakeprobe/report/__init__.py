@@ -1,0 +1,1 @@
+"""HTML evidence reports: Jinja2 templates, Grad-CAM heatmaps."""

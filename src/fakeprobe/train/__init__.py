@@ -1,0 +1,1 @@
+"""Training: crop extraction, datasets and splits, self-blending, augmentation, the training loop."""
