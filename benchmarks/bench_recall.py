@@ -5,7 +5,7 @@
 
 By default (``ScanConfig.detect_every=4, look_for_new=True``) MTCNN's full search runs on every
 fourth sampled frame and on each frame in between that shows, away from the faces already known,
-something its fully searched neighbours do not (``fakeprobe.change``); the other frames are searched
+something its fully searched neighbours do not (``fakeprobe.media.change``); the other frames are searched
 only around the faces found in the frames on either side. This checks what that costs in faces
 found, against the full search on every frame and against the plain every-n-th schedule without
 the check for something new, on two kinds of material:
@@ -51,8 +51,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def analyse(path: Path, every: int, look_for_new: bool) -> tuple[list[list[np.ndarray]], float, int]:
     """Per sampled frame, the face boxes in original-frame pixels; the detection time; the number
     of frames that got the full search."""
-    from fakeprobe.analysis import Analyzer
-    from fakeprobe.config import ScanConfig
+    from fakeprobe.core.config import ScanConfig
+    from fakeprobe.scan.analysis import Analyzer
 
     cfg = ScanConfig(detect_every=every, look_for_new=look_for_new, frames=FRAMES, max_frame_rounds=0, overlap=False)
     analyzer = Analyzer(cfg)
@@ -75,7 +75,7 @@ def moving_clip(seed: int, photos: list[Path]) -> tuple[Path, list[dict]]:
     """A 32-frame clip (1 fps) and its faces: per face, the frames it is visible in and its square per frame."""
     import cv2
 
-    from fakeprobe import synth
+    from fakeprobe.media import synth
 
     rng = np.random.default_rng(seed)
     w, h = SIZE
@@ -130,7 +130,7 @@ def found(truth: np.ndarray, detections: list[np.ndarray]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fakeprobe.config import ScanConfig
+    from fakeprobe.core.config import ScanConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--every", type=int, default=ScanConfig().detect_every, help="the schedule to check (ScanConfig.detect_every)")

@@ -7,7 +7,7 @@ What it does (everything offline; clips are generated once and cached in benchma
 
 * 30 s synthetic clips (25 fps, H.264 CRF 23, one slice per frame as the ffmpeg command line
   writes them) at 720p and 1080p, keyframe interval 250 and 30, with one and three faces, made
-  from a real face photo (scikit-image's astronaut) with ``fakeprobe.synth``, with sensor-like
+  from a real face photo (scikit-image's astronaut) with ``fakeprobe.media.synth``, with sensor-like
   grain so that they cost what camera footage costs to decode ("camera" look, 1.6-2.9 Mbit/s at
   720p); plus one clean "static" clip (0.1 Mbit/s), the cheapest possible decode;
 * for each clip, each configuration in a fresh subprocess (a clean peak RSS), run one after
@@ -35,7 +35,7 @@ What it does (everything offline; clips are generated once and cached in benchma
 * a 100-file batch (copies of ten 10 s camera-look variants) through one Detector: files per
   minute and RSS after file 10 and after the last file.
 
-The classifier is the bundled model if ``src/fakeprobe/weights/default.safetensors`` exists,
+The classifier is the bundled model if ``src/fakeprobe/model/weights/default.safetensors`` exists,
 otherwise a random-init checkpoint of the same architecture (tf_efficientnet_lite0, 224 px);
 timing does not depend on the weights, and the output says which one was used.
 """
@@ -114,8 +114,8 @@ def clip_name(w: int, h: int, gop: int, faces: int, look: str = "camera") -> str
 
 
 def _synth():
-    """fakeprobe.synth with the (static, per-seed) background computed once per size, not per frame."""
-    from fakeprobe import synth
+    """fakeprobe.media.synth with the (static, per-seed) background computed once per size, not per frame."""
+    from fakeprobe.media import synth
 
     if not hasattr(synth, "_bench_cached"):
         slow = synth.background
@@ -182,7 +182,7 @@ def batch_files(count: int) -> list[Path]:
 
 def weights_path() -> tuple[Path, str]:
     """The bundled default model if present, else a cached random-init Lite0 (224 px) checkpoint."""
-    from fakeprobe.checkpoint import DEFAULT_WEIGHTS
+    from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS
 
     if DEFAULT_WEIGHTS.exists():
         return DEFAULT_WEIGHTS, f"bundled default model ({DEFAULT_WEIGHTS.name})"
@@ -190,8 +190,8 @@ def weights_path() -> tuple[Path, str]:
     if not path.exists():
         import torch
 
-        from fakeprobe.checkpoint import ModelMeta, save_checkpoint
-        from fakeprobe.models import create_model
+        from fakeprobe.model.checkpoint import ModelMeta, save_checkpoint
+        from fakeprobe.model.registry import create_model
 
         torch.manual_seed(0)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +222,7 @@ def _set_threads(spec: dict) -> None:
 
 def _detector(spec: dict):
     from fakeprobe import Detector, ScanConfig
-    from fakeprobe.inference import CalibratedScorer, OnnxRunner
+    from fakeprobe.model.inference import CalibratedScorer, OnnxRunner
 
     det = Detector(spec["weights"], ScanConfig(**spec.get("config", {})))
     if spec.get("ort_threads"):
@@ -232,7 +232,8 @@ def _detector(spec: dict):
 
 def decode_only(path: Path) -> tuple[float, int, int]:
     """Probe and decode the 32 frames a scan samples, nothing else: seconds, frames, keyframes."""
-    from fakeprobe import ScanConfig, video
+    from fakeprobe import ScanConfig
+    from fakeprobe.media import video
 
     cfg = ScanConfig()
     t0 = time.perf_counter()
@@ -290,9 +291,9 @@ def worker_baseline(spec: dict) -> dict:
     import torch
 
     from fakeprobe import ScanConfig
-    from fakeprobe.checkpoint import load_checkpoint
-    from fakeprobe.crop import crop_face
-    from fakeprobe.inference import TorchRunner
+    from fakeprobe.faces.crop import crop_face
+    from fakeprobe.model.checkpoint import load_checkpoint
+    from fakeprobe.model.inference import TorchRunner
 
     _set_threads(spec)
     cfg = ScanConfig()
@@ -368,11 +369,12 @@ def worker_threads(spec: dict) -> dict:
     import numpy as np
     import torch
 
-    from fakeprobe import ScanConfig, video
-    from fakeprobe.analysis import Analysis, Analyzer
-    from fakeprobe.checkpoint import load_checkpoint
-    from fakeprobe.faces import FaceDetector
-    from fakeprobe.inference import OnnxRunner
+    from fakeprobe import ScanConfig
+    from fakeprobe.faces.detection import FaceDetector
+    from fakeprobe.media import video
+    from fakeprobe.model.checkpoint import load_checkpoint
+    from fakeprobe.model.inference import OnnxRunner
+    from fakeprobe.scan.analysis import Analysis, Analyzer
 
     cfg = ScanConfig()
     out: dict = {"torch_default": torch.get_num_threads()}
@@ -725,8 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     meta_baseline = args.baseline_detector
     files = batch_files(n_batch) if n_batch else []
     weights, model = weights_path()
-    from fakeprobe.checkpoint import load_checkpoint
-    from fakeprobe.inference import OnnxRunner
+    from fakeprobe.model.checkpoint import load_checkpoint
+    from fakeprobe.model.inference import OnnxRunner
 
     OnnxRunner(load_checkpoint(weights))  # export once, before anything is timed
 
