@@ -1,13 +1,13 @@
 """The dev benchmark: run it before every model decision (issue: detection quality).
 
 Held-out real files of every source in ../shared/data (the cal and test splits of
-``fakeprobe.splits``: tv_faces clips, UTKFace photos, talking-head clip families), scored as
+``fakeprobe.train.splits``: tv_faces clips, UTKFace photos, talking-head clip families), scored as
 ``scan`` scores them, give the false positives at each model's threshold; blended fakes made
 from held-out real videos (self-blended ``sbi`` and other-person ``cross``), beside the same real
 videos through the same decode and encode (``none``), and the ``clips/fake`` talking heads give
 the AUC, clean (CRF 18) and re-encoded at CRF 23 and 40.
 
-    python benchmarks/bench_quality.py --model shipped=src/fakeprobe/weights/default.safetensors \\
+    python benchmarks/bench_quality.py --model shipped=src/fakeprobe/model/weights/default.safetensors \\
         --model new=runs/main/best.safetensors --calibrate new --write-calibrated new=runs/main/calibrated.safetensors \\
         --loso tv_faces=runs/loso_tv/best.safetensors --out runs/devbench/report.md
 
@@ -32,15 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fakeprobe.analysis import Analyzer
-from fakeprobe.calibration import fit_temperature, threshold_by_source
-from fakeprobe.checkpoint import load_checkpoint, save_checkpoint
-from fakeprobe.config import ScanConfig
-from fakeprobe.evaluate import Perturbation, perturb_file
-from fakeprobe.fakeclips import FaceGeometry, blend_video
-from fakeprobe.heldout import CachedScorer, FileCrops, analyse_crops
-from fakeprobe.metrics import compute_metrics
-from fakeprobe.splits import CAL, TEST, source_of, split_of
+from fakeprobe.core.config import ScanConfig
+from fakeprobe.evaluation.evaluate import Perturbation, perturb_file
+from fakeprobe.evaluation.fakeclips import FaceGeometry, blend_video
+from fakeprobe.evaluation.heldout import CachedScorer, FileCrops, analyse_crops
+from fakeprobe.model.calibration import fit_temperature, threshold_by_source
+from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
+from fakeprobe.model.metrics import compute_metrics
+from fakeprobe.scan.analysis import Analyzer
+from fakeprobe.train.splits import CAL, TEST, TRAIN, source_of, split_of
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -84,6 +84,19 @@ def real_files(data: Path, photos_per_split: int, tv_per_split: int) -> list[Ent
     return out
 
 
+def trained_clips(weights: Path, clips: list[Path]) -> set[str]:
+    """Names of the ``clips/real`` videos a checkpoint was trained on, from what its metadata
+    records: the list itself, or the recipe's rule (today's: the train split; v1's: every clip but
+    its validation videos). Figures leave these out; a fine-tuned model also carries its start's."""
+    training = load_checkpoint(weights).meta.training
+    if training.get("train_clips"):
+        return set(training["train_clips"])
+    if "sources" in training:  # today's recipe: the train split of fakeprobe.train.splits
+        excluded = set(training.get("exclude_sources") or [])
+        return {p.name for p in clips if split_of(p) == TRAIN and source_of(p) not in excluded}
+    return {p.name for p in clips} - set(training.get("val_videos") or [])
+
+
 def _seed(text: str) -> int:
     return int(hashlib.sha1(text.encode()).hexdigest()[:8], 16)
 
@@ -104,7 +117,7 @@ def make_fakes(reals: list[Entry], work: Path, tv_per_split: int, log) -> list[E
                     try:
                         donor = None
                         if kind == "cross":
-                            from fakeprobe.fakeclips import read_frames
+                            from fakeprobe.evaluation.fakeclips import read_frames
                             donor = geometry.donor(read_frames(Path(donor_entry.path), 8, 960)[0])
                             if donor is None:
                                 continue
@@ -295,6 +308,8 @@ def main(argv=None) -> int:
     ap.add_argument("--prepare-only", action="store_true", help="make the files and crops, score nothing")
     ap.add_argument("--shard", default="0/1", metavar="I/N", help="with --prepare-only: analyse only this share of the files")
     ap.add_argument("--analysed-only", action="store_true", help="score only the files whose analysis is cached")
+    ap.add_argument("--trained-by", action="append", default=[], metavar="WEIGHTS",
+                    help="also leave out the clips this checkpoint trained on (e.g. the start of a fine-tune)")
     ap.add_argument("--out", help="write the markdown table here")
     args = ap.parse_args(argv)
     work = Path(args.work)
@@ -303,8 +318,17 @@ def main(argv=None) -> int:
     def log(text: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
-    reals = real_files(Path(args.data), args.photos, args.tv_reals)
-    fakes = make_fakes(real_files(Path(args.data), 0, 10**6), work, args.tv_fakes, log)  # chosen among all held-out videos
+    models = dict(m.split("=", 1) for m in args.model)
+    loso = dict(m.split("=", 1) for m in args.loso)
+    clips = sorted((Path(args.data) / "clips" / "real").iterdir())
+    seen = set().union(*(trained_clips(Path(w), clips) for w in [*models.values(), *loso.values(), *args.trained_by]))
+    log(f"leaving out the {len(seen)} clips/real videos that a model here (or its start) trained on")
+
+    def unseen(entries: list[Entry]) -> list[Entry]:
+        return [e for e in entries if Path(e.origin).name not in seen]
+
+    reals = unseen(real_files(Path(args.data), args.photos, args.tv_reals))
+    fakes = make_fakes(unseen(real_files(Path(args.data), 0, 10**6)), work, args.tv_fakes, log)  # among all held-out videos
     entries = reals + fakes + perturbed(fakes, work, log)
     with open(work / "files.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -318,8 +342,6 @@ def main(argv=None) -> int:
     if args.analysed_only:
         log(f"scoring the {len(crops)} of {len(entries)} files analysed so far")
         entries = [e for e in entries if e.path in crops]
-    models = dict(m.split("=", 1) for m in args.model)
-    loso = dict(m.split("=", 1) for m in args.loso)
     loso_models = {f"without {s}": w for s, w in loso.items()}
     logits = {n: model_logits(n, Path(w), entries, crops, work, log) for n, w in models.items()}
     # a LOSO model needs only what its calibration and its flagged share use

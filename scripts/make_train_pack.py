@@ -4,7 +4,9 @@ Reads folders made by ``fakeprobe extract`` (real crops only), keeps every held-
 crop it can fit, re-encodes them as WebP, precomputes the dense landmarks (so the accelerator
 machine needs no dlib) and adds the ImageNet-initialised Lite0 as an fp16 ``--init`` checkpoint.
 
-    python scripts/make_train_pack.py --data work_data/clips --data work_data/utk --out .pack --max-mib 44
+    python scripts/make_train_pack.py --data work_data/tv --data work_data/utk --data work_data/clips --out .pack --max-mib 46
+
+Crops of the test split (``fakeprobe.train.splits``) are never packed.
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ def main() -> None:
     ap.add_argument("--out", default=".pack")
     ap.add_argument("--max-mib", type=float, default=44.0)
     ap.add_argument("--quality", type=int, default=90)
-    ap.add_argument("--val-fraction", type=float, default=0.15)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     out = Path(args.out)
@@ -41,7 +42,7 @@ def main() -> None:
     per_root = []
     for root in args.data:
         items = [it for it in read_manifest(Path(root)) if it.label == 0]
-        train, val = split_items(items, args.val_fraction, args.seed)
+        train, val = split_items(items, seed=args.seed)  # each source's default shares; the test split is dropped
         rng = np.random.default_rng(args.seed)
         # some validation crops come first: the accelerator run holds out the same groups
         per_root.append([val[i] for i in sorted(rng.permutation(len(val))[:300])] + [train[i] for i in rng.permutation(len(train))])

@@ -66,7 +66,8 @@ def test_the_readme_examples(detector, name, verdict):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_few_held_out_real_videos_are_flagged(detector, shared_data):
-    """The held-out real videos of docs/dev_holdout.csv (test split: tv_faces and talking heads)."""
+    """The held-out real videos of docs/dev_holdout.csv: tv_faces clips of the test split and the
+    talking-head clips that neither v2 nor its start (v1) was trained on."""
     verdicts = []
     for p in _dev_holdout_reals():
         r = detector.scan(p)
