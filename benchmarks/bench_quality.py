@@ -46,6 +46,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
 CONDITIONS = ("clean", "crf=23", "crf=40")
 FIELDS = ["path", "label", "kind", "source", "split", "condition", "origin"]
+MIN_PAIRS = 10  # real and fake cal videos needed to fit a temperature (else 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +224,11 @@ def calibrate(entries: list[Entry], logits: dict, fpr: float, exclude: str | Non
     the cal split's real files of every source (but ``exclude``)."""
     cal = [e for e in entries if e.split == CAL and e.condition == "clean" and logits[e.path] is not None and e.source != exclude]
     pairs = [e for e in cal if e.kind in ("none", "sbi", "cross")]
-    t = fit_temperature(np.array([logits[e.path] for e in pairs]), np.array([e.label for e in pairs]))
+    labels = np.array([e.label for e in pairs])
+    # a handful of well-separated pairs drives the fit to its bound (everything 0 or 1); the
+    # flagged shares do not depend on the temperature, only the printed threshold does
+    enough = min((labels == 0).sum(), (labels == 1).sum()) >= MIN_PAIRS
+    t = fit_temperature(np.array([logits[e.path] for e in pairs]), labels) if enough else 1.0
     by_source: dict[str, list[float]] = defaultdict(list)
     for e in cal:
         if e.kind == "orig":

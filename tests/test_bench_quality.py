@@ -50,3 +50,23 @@ def test_todays_recipe_trained_on_its_train_split_but_left_out_sources(bench, ch
 def test_an_older_checkpoint_trained_on_all_but_its_validation_videos(bench, checkpoint, tmp_path):
     w = _with_training(checkpoint, tmp_path, {"val_videos": ["grid_b.mpg", "mead_d.mp4"]})
     assert bench.trained_clips(w, CLIPS) == {p.name for p in CLIPS} - {"grid_b.mpg", "mead_d.mp4"}
+
+
+def test_calibration_with_few_fakes_keeps_temperature_one_and_the_same_flags(bench):
+    """One well-separated pair cannot fit a temperature (the fit runs to its bound and every
+    probability becomes 0 or 1); the threshold still flags the same files as with many pairs."""
+    def entry(name, label, kind, source):
+        return bench.Entry(name, label, kind, source, bench.CAL, "clean", name)
+
+    reals = [entry(f"r{i}", 0, "orig", "utkface") for i in range(40)]
+    logits = {e.path: -6.0 + 0.1 * i for i, e in enumerate(reals)}
+    few = [entry("n", 0, "none", "mead"), entry("s", 1, "sbi", "mead")]
+    logits.update(n=-4.0, s=22.0)
+    cal = bench.calibrate(reals + few, logits, 0.05)
+    assert cal.temperature == 1.0 and 0.01 < cal.threshold < 0.99
+    many = [entry(f"n{i}", 0, "none", "mead") for i in range(12)] + [entry(f"s{i}", 1, "sbi", "mead") for i in range(12)]
+    logits.update({e.path: (-3.0 + 0.5 * i) if e.label == 0 else (1.0 + 0.5 * i) for i, e in enumerate(many)})
+    fitted = bench.calibrate(reals + many, logits, 0.05)
+    assert fitted.temperature != 1.0
+    flags = [bench._prob(logits[e.path], cal.temperature) >= cal.threshold for e in reals]
+    assert flags == [bench._prob(logits[e.path], fitted.temperature) >= fitted.threshold for e in reals] and 1 <= sum(flags) <= 2
