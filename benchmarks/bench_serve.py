@@ -168,6 +168,58 @@ def load(clip: Path, weights: Path, uploads: int, work: Path) -> dict:
             "mib": sum(len(d) for _, d in files) / 2**20}
 
 
+class TreeCpu:
+    """CPU seconds used by this process and every process descended from it, sampled from /proc.
+
+    ``getrusage(RUSAGE_CHILDREN)`` misses the scan workers: they are children of a forkserver
+    that the server never waits for, so their time would count as "other processes". A
+    background thread reads /proc every ``interval`` seconds and keeps each descendant's last
+    CPU time (a process that ends between two reads loses at most that interval)."""
+
+    def __init__(self, interval: float = 0.25):
+        self.interval, self.seen, self._stop = interval, {}, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _stat(pid: str) -> tuple[int, float] | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # ppid, utime + stime
+
+    def sample(self) -> None:
+        stats = {int(d): s for d in os.listdir("/proc") if d.isdigit() and (s := self._stat(d)) is not None}
+        tree, frontier = {os.getpid()}, [os.getpid()]
+        while frontier:
+            parent = frontier.pop()
+            kids = [pid for pid, (ppid, _) in stats.items() if ppid == parent and pid not in tree]
+            tree.update(kids)
+            frontier += kids
+        for pid in tree:
+            if pid in stats:
+                self.seen[pid] = max(self.seen.get(pid, 0.0), stats[pid][1])
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> "TreeCpu":
+        self.sample()
+        self.start = sum(self.seen.values())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    @property
+    def used(self) -> float:
+        return sum(self.seen.values()) - self.start
+
+
 def render(one: dict, ld: dict, meta: dict) -> str:
     cli, warm = statistics.median(one["cli"]), statistics.median(one["warm"])
     ok = "✅" if warm < cli / 2 else "❌"
@@ -218,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     m = bench_scan.machine()
     others = bench_scan.other_load()
     load_start = os.getloadavg()[0]
-    busy0, mine0 = bench_scan.cpu_seconds()
+    busy0, _ = bench_scan.cpu_seconds()
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, TreeCpu() as mine:
         work = Path(tmp)
         for d in ("one", "load"):
             (work / d).mkdir()
@@ -228,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         one = one_file(clip, weights, args.runs, work)
         bench_scan.log(f"load: {args.uploads} concurrent uploads")
         ld = load(clip, weights, args.uploads, work)
-    busy1, mine1 = bench_scan.cpu_seconds()
+    busy1, _ = bench_scan.cpu_seconds()
     wall = time.perf_counter() - t0
-    foreign = max(0.0, (busy1 - busy0) - (mine1 - mine0)) / (wall * (os.cpu_count() or 1))
+    foreign = max(0.0, (busy1 - busy0) - mine.used) / (wall * (os.cpu_count() or 1))
     meta = {"cpu": m["cpu"], "cores": m["cores"], "load_start": load_start, "load_end": os.getloadavg()[0], "foreign": foreign,
             "others": sorted(set(others + bench_scan.other_load())), "model": model}
     section = render(one, ld, meta)
