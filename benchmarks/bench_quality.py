@@ -237,12 +237,14 @@ def calibrate(entries: list[Entry], logits: dict, fpr: float, exclude: str | Non
     return Calibration(t, threshold, per_source)
 
 
-def flagged(entries: list[Entry], logits: dict, cal: Calibration, split: str | tuple = TEST) -> dict[str, tuple[int, int]]:
-    """Per source: (flagged, scored) real files as found (kind orig), at the calibrated threshold."""
+def flagged(entries: list[Entry], logits: dict, cal: Calibration, split: str | tuple = TEST, kind: str = "orig",
+            condition: str = "clean") -> dict[str, tuple[int, int]]:
+    """Per source: (flagged, scored) real files of ``kind`` (orig: as found; none: through the
+    fakes' encode) under ``condition``, at the calibrated threshold."""
     splits = (split,) if isinstance(split, str) else split
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for e in entries:
-        if e.kind == "orig" and e.split in splits and logits[e.path] is not None:
+        if e.kind == kind and e.condition == condition and e.split in splits and logits[e.path] is not None:
             out[e.source][0] += _prob(logits[e.path], cal.temperature) >= cal.threshold
             out[e.source][1] += 1
     return {s: (a, b) for s, (a, b) in sorted(out.items())}
@@ -288,9 +290,8 @@ def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: d
     for cond in CONDITIONS:  # the real videos behind the AUC rows, through the same encodes
         cells = []
         for m in models:
-            sel = [e for e in entries if e.split == TEST and e.kind == "none" and e.condition == cond and logits[m][e.path] is not None]
-            a = sum(_prob(logits[m][e.path], cals[m].temperature) >= cals[m].threshold for e in sel)
-            cells.append(f"{a}/{len(sel)}")
+            counts = flagged(entries, logits[m], cals[m], kind="none", condition=cond).values()
+            cells.append(f"{sum(a for a, _ in counts)}/{sum(b for _, b in counts)}")
         lines.append(f"| real videos re-encoded ({cond}) flagged | " + " | ".join(cells) + " |")
     au = {m: aucs(entries, logits[m]) for m in models}
     for cond in CONDITIONS:
