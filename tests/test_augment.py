@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fakeprobe.train.augment import degrade_alike, h264, video_codec
+from fakeprobe.train.augment import degrade_alike, greyscale, h264, sharpen, video_codec
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +53,34 @@ def test_the_pair_shares_one_degradation(face):
         assert _err(real_out[:48], fake_out[:48]) < 1.0  # top rows: far above the patch
         assert _err(real_out[96:128, 96:128], fake_out[96:128, 96:128]) > 30
         assert not np.array_equal(real_out, face)
+
+
+def _detail(img: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var())
+
+
+def test_sharpen_adds_detail_and_nothing_at_amount_zero(face):
+    assert np.array_equal(sharpen(face, 1.0, 0.0), face)
+    assert _detail(sharpen(face, 1.2, 1.0)) > 1.5 * _detail(face)
+
+
+def test_greyscale_keeps_shape_and_drops_colour(face):
+    g = greyscale(face)
+    assert g.shape == face.shape and g.dtype == np.uint8
+    assert np.array_equal(g[..., 0], g[..., 1]) and np.array_equal(g[..., 1], g[..., 2])
+
+
+def test_reals_are_sometimes_sharpened(face, monkeypatch):
+    """Sharpness must not be a class cue: a share of the crops (real and fake alike) is sharpened,
+    before or after the codec, as a broadcast or phone picture is."""
+    from fakeprobe.train import augment
+
+    calls = []
+    monkeypatch.setattr(augment, "sharpen", lambda img, sigma, amount: calls.append(amount) or img)
+    rng = np.random.default_rng(0)
+    sharpened = 0
+    for _ in range(100):
+        before = len(calls)
+        degrade_alike([face], rng, codec=0.0)
+        sharpened += len(calls) > before
+    assert 20 <= sharpened <= 60

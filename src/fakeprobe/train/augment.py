@@ -57,6 +57,16 @@ def h264(frames: list[np.ndarray], crf: int, preset: str = "veryfast") -> np.nda
     return last.to_ndarray(format="rgb24")
 
 
+def sharpen(img: np.ndarray, sigma: float, amount: float) -> np.ndarray:
+    """Unsharp masking, as cameras, broadcast chains and phones apply it to a whole picture."""
+    blurred = cv2.GaussianBlur(img, (0, 0), sigma).astype(np.float32)
+    return np.clip(img.astype(np.float32) * (1 + amount) - blurred * amount, 0, 255).astype(np.uint8)
+
+
+def greyscale(img: np.ndarray) -> np.ndarray:
+    return np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+
+
 def _shifted(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The picture a couple of pixels away: the previous frame of a slowly moving face."""
     h, w = img.shape[:2]
@@ -82,7 +92,10 @@ def video_codec(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """Flip, small shift/zoom, colour jitter, down/up-scaling, blur, noise."""
+    """Flip, small shift/zoom, colour jitter, greyscale, down/up-scaling, blur, sharpening, noise.
+
+    Sharpening matters: SBI fakes often carry a sharpened inner face, and a model that never saw a
+    uniformly sharpened *real* learns "sharp = fake" and flags broadcast video wholesale."""
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -96,10 +109,14 @@ def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float) -> np
         gray = f.mean(axis=2, keepdims=True)
         f = gray + (f - gray) * rng.uniform(0.7, 1.3)
         img = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.05 * strength:
+        img = greyscale(img)
     if rng.random() < 0.25 * strength:
         img = rescale(img, rng.uniform(0.4, 0.9))
     if rng.random() < 0.15 * strength:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.4))
+    if rng.random() < 0.3 * strength:
+        img = sharpen(img, rng.uniform(0.6, 2.0), rng.uniform(0.3, 1.5))
     if rng.random() < 0.15 * strength:
         img = np.clip(img + rng.normal(0, rng.uniform(2, 8), img.shape), 0, 255).astype(np.uint8)
     return img
@@ -116,14 +133,19 @@ def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0)
 def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: float = 0.7, strength: float = 1.0) -> list[np.ndarray]:
     """The same random degradation for every image (same-sized crops of one face: a real and its
     fakes): identical draws for the pixel operations, then, with probability ``codec``, H.264 with
-    identical draws (CRF, preset, motion, generations); otherwise JPEG 30-100 half of the time."""
+    identical draws (CRF, preset, motion, generations); otherwise JPEG 30-100 half of the time.
+    Sometimes the decoded pictures are sharpened again, alike, as a player or a broadcast chain
+    that re-encodes does, which also sharpens the coding artefacts."""
     seed = int(rng.integers(2**32))
     out = [_pixel_ops(img, np.random.default_rng(seed), strength) for img in images]
     r = rng.random()
     if r < codec:
         seed = int(rng.integers(2**32))
-        return [video_codec(img, np.random.default_rng(seed)) for img in out]
-    if r < codec + (1 - codec) * 0.5 * strength:
+        out = [video_codec(img, np.random.default_rng(seed)) for img in out]
+    elif r < codec + (1 - codec) * 0.5 * strength:
         q = int(rng.integers(30, 101))
-        return [jpeg(img, q) for img in out]
+        out = [jpeg(img, q) for img in out]
+    if rng.random() < 0.15 * strength:
+        sigma, amount = rng.uniform(0.6, 2.0), rng.uniform(0.3, 1.2)
+        out = [sharpen(img, sigma, amount) for img in out]
     return out
