@@ -70,9 +70,10 @@ def test_greyscale_keeps_shape_and_drops_colour(face):
     assert np.array_equal(g[..., 0], g[..., 1]) and np.array_equal(g[..., 1], g[..., 2])
 
 
-def test_reals_are_sometimes_sharpened(face, monkeypatch):
-    """Sharpness must not be a class cue: a share of the crops (real and fake alike) is sharpened,
-    before or after the codec, as a broadcast or phone picture is."""
+@pytest.mark.parametrize("sharpening, low, high", [(0.0, 0, 0), (0.3, 20, 60)])
+def test_a_share_of_crops_is_sharpened(face, monkeypatch, sharpening, low, high):
+    """With ``sharpening``, a share of the crops (real and fake alike) is sharpened, before or after
+    the codec, as a broadcast or phone picture is; without it, none (the v2 recipe)."""
     from fakeprobe.train import augment
 
     calls = []
@@ -81,6 +82,6 @@ def test_reals_are_sometimes_sharpened(face, monkeypatch):
     sharpened = 0
     for _ in range(100):
         before = len(calls)
-        degrade_alike([face], rng, codec=0.0)
+        degrade_alike([face], rng, codec=0.0, sharpening=sharpening)
         sharpened += len(calls) > before
-    assert 20 <= sharpened <= 60
+    assert low <= sharpened <= high

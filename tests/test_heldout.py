@@ -40,3 +40,15 @@ def test_no_face_and_unreadable_files(make_detector, scorer, empty_clip, tmp_pat
     bad.write_bytes(b"not a video at all" * 10)
     fc = analyse_crops(detector.analyzer, bad, 128, 1.3)
     assert fc.error and "broken.mp4" in fc.error and scorer.file_logit(fc) is None
+
+
+def test_crops_cached_at_another_size_are_resized_to_the_input(scorer, photo):
+    import cv2
+
+    size = scorer.ckpt.meta.input_size
+    big = np.stack([cv2.resize(photo[30:230, 130:330], (2 * size, 2 * size)), cv2.resize(photo[:200, :200], (2 * size, 2 * size))])
+    small = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in big])
+    tracks = np.zeros(2, np.int64)
+    assert scorer.at_input_size(small) is small
+    assert scorer.file_logit(FileCrops("x", big, tracks)) == scorer.file_logit(FileCrops("x", small, tracks))
+    assert scorer.runner.logits(big)[0] != scorer.runner.logits(small)[0]  # unresized, the net would see another scale

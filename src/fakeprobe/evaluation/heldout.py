@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..core.config import ScanConfig
@@ -50,7 +51,10 @@ def analyse_crops(analyzer: Analyzer, path: Path, size: int, margin: float, alig
 
 
 class CachedScorer:
-    """Raw (uncalibrated) file logits of one checkpoint over cached crops."""
+    """Raw (uncalibrated) file logits of one checkpoint over cached crops.
+
+    Crops cached at another size than the checkpoint's input are resized (area averaging when
+    shrinking): close to, not bit-equal with, what ``scan`` cuts at that size from the frame."""
 
     def __init__(self, ckpt: Checkpoint, config: ScanConfig | None = None):
         self.ckpt = ckpt
@@ -60,5 +64,12 @@ class CachedScorer:
     def file_logit(self, fc: FileCrops) -> float | None:
         if not len(fc.crops):
             return None
-        logits = self.runner.logits(fc.crops)
+        logits = self.runner.logits(self.at_input_size(fc.crops))
         return file_logit(fc.tracks.tolist(), logits, self.config.min_track_faces)
+
+    def at_input_size(self, crops: np.ndarray) -> np.ndarray:
+        size = self.ckpt.meta.input_size
+        if crops.shape[1] == size:
+            return crops
+        interpolation = cv2.INTER_AREA if crops.shape[1] > size else cv2.INTER_LINEAR
+        return np.stack([cv2.resize(c, (size, size), interpolation=interpolation) for c in crops])

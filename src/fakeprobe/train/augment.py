@@ -91,11 +91,12 @@ def video_codec(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return even
 
 
-def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """Flip, small shift/zoom, colour jitter, greyscale, down/up-scaling, blur, sharpening, noise.
+def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharpening: float = 0.0) -> np.ndarray:
+    """Flip, small shift/zoom, colour jitter, down/up-scaling, blur, noise; with ``sharpening`` > 0
+    also greyscale (a sixth as often) and unsharp masking (that often).
 
-    Sharpening matters: SBI fakes often carry a sharpened inner face, and a model that never saw a
-    uniformly sharpened *real* learns "sharp = fake" and flags broadcast video wholesale."""
+    SBI fakes often carry a sharpened inner face, so a model that never saw a uniformly sharpened
+    *real* may learn "sharp = fake" (MODEL_CARD.md: the v3 experiment)."""
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -109,13 +110,13 @@ def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float) -> np
         gray = f.mean(axis=2, keepdims=True)
         f = gray + (f - gray) * rng.uniform(0.7, 1.3)
         img = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < 0.05 * strength:
+    if sharpening and rng.random() < sharpening / 6 * strength:
         img = greyscale(img)
     if rng.random() < 0.25 * strength:
         img = rescale(img, rng.uniform(0.4, 0.9))
     if rng.random() < 0.15 * strength:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.4))
-    if rng.random() < 0.3 * strength:
+    if sharpening and rng.random() < sharpening * strength:
         img = sharpen(img, rng.uniform(0.6, 2.0), rng.uniform(0.3, 1.5))
     if rng.random() < 0.15 * strength:
         img = np.clip(img + rng.normal(0, rng.uniform(2, 8), img.shape), 0, 255).astype(np.uint8)
@@ -130,14 +131,15 @@ def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0)
     return img
 
 
-def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: float = 0.7, strength: float = 1.0) -> list[np.ndarray]:
+def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: float = 0.7, strength: float = 1.0,
+                  sharpening: float = 0.0) -> list[np.ndarray]:
     """The same random degradation for every image (same-sized crops of one face: a real and its
     fakes): identical draws for the pixel operations, then, with probability ``codec``, H.264 with
     identical draws (CRF, preset, motion, generations); otherwise JPEG 30-100 half of the time.
-    Sometimes the decoded pictures are sharpened again, alike, as a player or a broadcast chain
-    that re-encodes does, which also sharpens the coding artefacts."""
+    With ``sharpening`` > 0, half that share of decoded pictures is sharpened again, alike, as a
+    player or a broadcast chain that re-encodes does, which also sharpens the coding artefacts."""
     seed = int(rng.integers(2**32))
-    out = [_pixel_ops(img, np.random.default_rng(seed), strength) for img in images]
+    out = [_pixel_ops(img, np.random.default_rng(seed), strength, sharpening) for img in images]
     r = rng.random()
     if r < codec:
         seed = int(rng.integers(2**32))
@@ -145,7 +147,7 @@ def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: 
     elif r < codec + (1 - codec) * 0.5 * strength:
         q = int(rng.integers(30, 101))
         out = [jpeg(img, q) for img in out]
-    if rng.random() < 0.15 * strength:
+    if sharpening and rng.random() < sharpening / 2 * strength:
         sigma, amount = rng.uniform(0.6, 2.0), rng.uniform(0.3, 1.2)
         out = [sharpen(img, sigma, amount) for img in out]
     return out
