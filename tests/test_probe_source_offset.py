@@ -1,0 +1,47 @@
+"""benchmarks/probe_source_offset.py: real crops per source from the dev benchmark's cache, and
+the median logit after each picture operation."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fakeprobe.evaluation.heldout import FileCrops
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def probe_module():
+    spec = importlib.util.spec_from_file_location("probe_source_offset", ROOT / "benchmarks" / "probe_source_offset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _save(folder: Path, name: str, origin: str, crops: np.ndarray) -> None:
+    FileCrops(origin, crops, np.zeros(len(crops), np.int64)).save(folder / name)
+
+
+def test_real_crops_by_source_skip_fakes_and_empty_files(probe_module, photo, tmp_path):
+    face = cv2.resize(photo[30:230, 130:330], (224, 224))
+    _save(tmp_path, "a_lrcar_00001.npz", "/d/tv_faces/lrcar_00001.mp4", np.stack([face, face[::-1], face]))
+    _save(tmp_path, "b_lrcar_00002.sbi.npz", "/w/fakes/lrcar_00002.sbi.mp4", np.stack([face]))
+    _save(tmp_path, "c_1_0_0_2017.npz", "/d/utkface/1_0_0_2017.jpg", np.stack([face]))
+    _save(tmp_path, "d_grid_x.npz", "/d/clips/real/grid_x.mpg", np.zeros((0, 224, 224, 3), np.uint8))
+    crops = probe_module.real_crops(tmp_path, per_source=5)
+    assert sorted(crops) == ["tv_faces", "utkface"]
+    assert len(crops["tv_faces"]) == 1 and np.array_equal(crops["tv_faces"][0], face[::-1])  # the middle crop
+
+
+def test_every_operation_keeps_the_crop_and_sharpening_changes_the_score(probe_module, photo, checkpoint):
+    face = cv2.resize(photo[30:230, 130:330], (224, 224))
+    for name, op in probe_module.OPERATIONS.items():
+        out = op(face)
+        assert out.shape == face.shape and out.dtype == np.uint8, name
+    table = probe_module.probe(checkpoint, {"utkface": np.stack([face, face[:, ::-1]])})
+    assert list(table) == list(probe_module.OPERATIONS)
+    assert table["as cut"]["utkface"] != table["unsharp mask 1.5/1"]["utkface"]
