@@ -12,8 +12,9 @@ MAIN_MIN=${MAIN_MIN:-65}
 LOSO_MIN=${LOSO_MIN:-10}
 LOSO_SOURCES=${LOSO_SOURCES:-"tv_faces utkface voxceleb2"}
 INIT=${INIT:-src/fakeprobe/model/weights/default.safetensors}
+SIZE=${SIZE:-224}  # 112: the recipe that carries to sources never trained on (MODEL_CARD.md), not yet shipped
 DATA="--data work_data/tv --data work_data/utk --data work_data/clips"
-COMMON="--sbi --init $INIT --xray 0.25 --codec 0.7 --batch-size 16 --lr 2e-4 --workers 1 --threads 2 --val-max 400 --epochs 100 --steps 150"
+COMMON="--sbi --init $INIT --xray 0.25 --codec 0.7 --batch-size 16 --lr 2e-4 --workers 1 --threads 2 --val-max 400 --epochs 100 --steps 150 --size $SIZE"
 
 run() {  # run NAME MINUTES [extra train args...]
   local name=$1 minutes=$2
