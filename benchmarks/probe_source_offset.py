@@ -16,6 +16,7 @@ import numpy as np
 from fakeprobe.evaluation.heldout import CachedScorer, FileCrops
 from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.train.augment import h264, rescale, sharpen
+from fakeprobe.train.splits import source_of
 
 
 def _ycc(img: np.ndarray, luma: Callable, chroma: Callable) -> np.ndarray:
@@ -42,8 +43,10 @@ OPERATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def source_of(path: str) -> str:
-    return "tv_faces" if "lrcar" in path else "utkface" if path.endswith(".jpg") else "talking heads"
+def source_group(path: str) -> str:
+    """tv_faces, utkface, or "talking heads" for every clip family (too few files each)."""
+    source = source_of(path)
+    return source if source in ("tv_faces", "utkface") else "talking heads"
 
 
 def real_crops(crops_dir: Path, per_source: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -55,7 +58,7 @@ def real_crops(crops_dir: Path, per_source: int, seed: int = 0) -> dict[str, np.
             continue
         fc = FileCrops.load(f)
         if len(fc.crops):
-            by_source.setdefault(source_of(fc.path), []).append(fc.crops[len(fc.crops) // 2])
+            by_source.setdefault(source_group(fc.path), []).append(fc.crops[len(fc.crops) // 2])
     rng = np.random.default_rng(seed)
     return {s: np.stack([c[i] for i in rng.permutation(len(c))[:per_source]]) for s, c in sorted(by_source.items())}
 
