@@ -123,3 +123,24 @@ def test_one_crop_function_everywhere():
 
     assert analysis.crop_face is crop.crop_face
     assert extract.crop_face is crop.crop_face and extract.crop_transform is crop.crop_transform
+
+
+def test_small_input_crop_is_the_training_crop(tmp_path):
+    """A 112 px model learns from crops extracted at 224 px and shrunk by the training loader;
+    scan must cut exactly that crop, not a sharper direct warp (here a face of 150 px, where a
+    bilinear warp to 112 px would skip pixels)."""
+    from fakeprobe.train.data import CropItem
+    from fakeprobe.train.loop import PairDataset, TrainConfig
+
+    img = np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    box = np.array([250.0, 160, 400, 320])
+    extracted = crop_face(img, box, size=224, margin=1.3)
+    path = tmp_path / "crop.png"
+    cv2.imwrite(str(path), cv2.cvtColor(extracted, cv2.COLOR_RGB2BGR))
+    loader = PairDataset([], {}, TrainConfig(data=[], out=tmp_path, input_size=112), augment=False, seed=0)
+    trained_on, _ = loader._image(CropItem(path, 0, "real", "x", np.zeros((5, 2))))
+
+    scanned = crop_face(img, box, size=112, margin=1.3)
+    np.testing.assert_array_equal(scanned, trained_on)
+    direct = cv2.warpAffine(img, crop_transform(box, None, 112, 1.3, False), (112, 112), flags=cv2.INTER_LINEAR)
+    assert np.abs(direct.astype(int) - scanned).mean() > 5  # the aliased warp differs on this noise

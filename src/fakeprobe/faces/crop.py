@@ -6,6 +6,8 @@ import math
 import cv2
 import numpy as np
 
+CUT_SIZE = 224  # crops for a smaller input are cut at this size first (see crop_face)
+
 
 def crop_transform(
     box: np.ndarray, landmarks: np.ndarray | None, size: int, margin: float, align: bool
@@ -37,7 +39,14 @@ def crop_face(
     margin: float = 1.3,
     align: bool = False,
 ) -> np.ndarray:
-    """Square face crop of ``size`` pixels; outside the image is filled by mirroring."""
+    """Square face crop of ``size`` pixels; outside the image is filled by mirroring.
+
+    A crop smaller than ``CUT_SIZE`` is cut at ``CUT_SIZE`` and shrunk by area averaging: training
+    shrinks crops extracted at 224 px to a smaller model input that way, and a direct bilinear warp
+    to the small size would alias, so scan's crops would not be the ones the model learnt from."""
+    if size < CUT_SIZE:
+        big = crop_face(image, box, landmarks, size=CUT_SIZE, margin=margin, align=align)
+        return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
     m = crop_transform(box, landmarks, size, margin, align)
     scale = math.hypot(m[0, 0], m[0, 1])
     if scale < 0.5:
