@@ -52,3 +52,15 @@ def test_crops_cached_at_another_size_are_resized_to_the_input(scorer, photo):
     assert scorer.at_input_size(small) is small
     assert scorer.file_logit(FileCrops("x", big, tracks)) == scorer.file_logit(FileCrops("x", small, tracks))
     assert scorer.runner.logits(big)[0] != scorer.runner.logits(small)[0]  # unresized, the net would see another scale
+
+
+def test_crops_cached_at_224_shrink_to_exactly_the_scan_crops(make_detector, scorer, face_clip):
+    """The dev benchmark caches 224 px crops once and scores smaller-input models on them shrunk:
+    those must be the very crops ``scan`` cuts for that model (128 px here)."""
+    detector = make_detector(frames=8)
+    size = detector.meta.input_size
+    assert size < 224
+    cached = analyse_crops(detector.analyzer, face_clip, 224, detector.margin)
+    scanned = analyse_crops(detector.analyzer, face_clip, size, detector.margin)
+    assert len(scanned.crops) > 0
+    np.testing.assert_array_equal(scorer.at_input_size(cached.crops), scanned.crops)

@@ -53,8 +53,9 @@ def analyse_crops(analyzer: Analyzer, path: Path, size: int, margin: float, alig
 class CachedScorer:
     """Raw (uncalibrated) file logits of one checkpoint over cached crops.
 
-    Crops cached at another size than the checkpoint's input are resized (area averaging when
-    shrinking): close to, not bit-equal with, what ``scan`` cuts at that size from the frame."""
+    Crops cached at another size than the checkpoint's input are resized. Shrinking crops cached at
+    ``CUT_SIZE`` by area averaging gives exactly what ``scan`` cuts (``crop_face`` cuts small crops
+    that way); other sizes are close to, not bit-equal with, it."""
 
     def __init__(self, ckpt: Checkpoint, config: ScanConfig | None = None):
         self.ckpt = ckpt
