@@ -277,6 +277,16 @@ def write_calibrated(weights: Path, cal: Calibration, dst: Path, fpr: float) -> 
 
 
 def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict) -> str:
+    lines = model_table(models, entries, logits, cals) if models else []
+    if loso:
+        lines += ["", "| left-out source | model | threshold (set without it) | its real files flagged (cal + test) |", "|---|---|---|---|"]
+        for source, name in loso.items():
+            a, b = flagged(entries, logits[name], loso_cals[name], (CAL, TEST)).get(source, (0, 0))
+            lines.append(f"| {source} | {name} | {loso_cals[name].threshold:.3f} | {a}/{b} ({100 * a / max(b, 1):.1f} %) |")
+    return "\n".join(lines).strip("\n")
+
+
+def model_table(models: dict, entries: list[Entry], logits: dict, cals: dict) -> list[str]:
     lines = ["| check | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     lines.append("| temperature / threshold | " + " | ".join(f"{cals[m].temperature:.3f} / {cals[m].threshold:.3f}" for m in models) + " |")
     fl = {m: flagged(entries, logits[m], cals[m]) for m in models}
@@ -298,12 +308,7 @@ def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: d
         for kind in ("sbi", "cross", "talking_head", "all"):
             if all((cond, kind) in au[m] for m in models):
                 lines.append(f"| AUC {cond}, {kind} | " + " | ".join(f"{au[m][(cond, kind)]:.3f}" for m in models) + " |")
-    if loso:
-        lines += ["", "| left-out source | model | threshold (set without it) | its real files flagged (cal + test) |", "|---|---|---|---|"]
-        for source, name in loso.items():
-            a, b = flagged(entries, logits[name], loso_cals[name], (CAL, TEST)).get(source, (0, 0))
-            lines.append(f"| {source} | {name} | {loso_cals[name].threshold:.3f} | {a}/{b} ({100 * a / max(b, 1):.1f} %) |")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv=None) -> int:
@@ -319,6 +324,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tv-fakes", type=int, default=40, help="tv_faces videos per split that get blended fakes")
     ap.add_argument("--fpr", type=float, default=0.05)
     ap.add_argument("--prepare-only", action="store_true", help="make the files and crops, score nothing")
+    ap.add_argument("--reals-only", action="store_true",
+                    help="held-out real files only, no fakes and no AUC: the false positives and --loso rows of models whose "
+                         "lineage saw other clips than the compared models' (e.g. LOSO runs from ImageNet)")
     ap.add_argument("--shard", default="0/1", metavar="I/N", help="with --prepare-only: analyse only this share of the files")
     ap.add_argument("--analysed-only", action="store_true", help="score only the files whose analysis is cached")
     ap.add_argument("--trained-by", action="append", default=[], metavar="WEIGHTS",
@@ -341,9 +349,12 @@ def main(argv=None) -> int:
         return [e for e in entries if Path(e.origin).name not in seen]
 
     reals = unseen(real_files(Path(args.data), args.photos, args.tv_reals))
-    fakes = make_fakes(unseen(real_files(Path(args.data), 0, 10**6)), work, args.tv_fakes, log)  # among all held-out videos
-    entries = reals + fakes + perturbed(fakes, work, log)
-    with open(work / "files.csv", "w", newline="") as f:
+    if args.reals_only:
+        entries = reals
+    else:
+        fakes = make_fakes(unseen(real_files(Path(args.data), 0, 10**6)), work, args.tv_fakes, log)  # among all held-out videos
+        entries = reals + fakes + perturbed(fakes, work, log)
+    with open(work / ("files_reals_only.csv" if args.reals_only else "files.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(dataclasses.asdict(e) for e in entries)

@@ -70,3 +70,20 @@ def test_calibration_with_few_fakes_keeps_temperature_one_and_the_same_flags(ben
     assert fitted.temperature != 1.0
     flags = [bench._prob(logits[e.path], cal.temperature) >= cal.threshold for e in reals]
     assert flags == [bench._prob(logits[e.path], fitted.temperature) >= fitted.threshold for e in reals] and 1 <= sum(flags) <= 2
+
+
+def test_reals_only_report_of_a_left_out_source(bench):
+    """--reals-only: no compared model, one LOSO model; its threshold comes from the other
+    sources' cal files and its row counts the left-out source's cal + test files."""
+    def entry(name, source, split):
+        return bench.Entry(name, 0, "orig", source, split, "clean", name)
+
+    others = [entry(f"u{i}", "utkface", bench.CAL) for i in range(20)]
+    left = [entry(f"t{i}", "tv_faces", split) for i, split in enumerate([bench.CAL] * 5 + [bench.TEST] * 5)]
+    logits = {e.path: -5.0 + 0.1 * i for i, e in enumerate(others)}
+    logits.update({e.path: -10.0 if i < 7 else 10.0 for i, e in enumerate(left)})  # 3 of 10 above anything in utkface
+    entries = others + left
+    cal = bench.calibrate(entries, logits, 0.05, exclude="tv_faces")
+    table = bench.report({}, {"tv_faces": "without tv_faces"}, entries, {"without tv_faces": logits}, {}, {"without tv_faces": cal})
+    assert table.splitlines()[0].startswith("| left-out source |")
+    assert "| tv_faces | without tv_faces |" in table and "3/10 (30.0 %)" in table
