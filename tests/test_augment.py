@@ -85,3 +85,34 @@ def test_a_share_of_crops_is_sharpened(face, monkeypatch, sharpening, low, high)
         degrade_alike([face], rng, codec=0.0, sharpening=sharpening)
         sharpened += len(calls) > before
     assert low <= sharpened <= high
+
+
+def test_colour_cast_changes_colour_not_geometry(face):
+    from fakeprobe.train.augment import colour_cast
+
+    rng = np.random.default_rng(1)
+    casts = [colour_cast(face, rng) for _ in range(20)]
+    assert all(c.shape == face.shape and c.dtype == np.uint8 for c in casts)
+    # channel balance moves (white balance, saturation) while the picture's layout stays
+    ratios = [c[..., 0].mean() / max(c[..., 2].mean(), 1) for c in casts]
+    assert max(ratios) - min(ratios) > 0.1
+    grey = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2GRAY).astype(np.float32).ravel()
+    assert all(np.corrcoef(grey(c), grey(face))[0, 1] > 0.9 for c in casts)
+
+
+@pytest.mark.parametrize("colour, low, high", [(0.0, 0, 0), (0.5, 35, 65)])
+def test_a_share_of_pairs_gets_a_colour_cast_alike(face, monkeypatch, colour, low, high):
+    """With ``colour``, that share of the real/fake pairs gets one colour cast, the same for both
+    (greyscale a sixth as often); without it, none (the v2 recipe)."""
+    from fakeprobe.train import augment
+
+    calls = []
+    monkeypatch.setattr(augment, "colour_cast", lambda img, rng: calls.append(1) or img)
+    rng = np.random.default_rng(0)
+    cast = 0
+    for _ in range(100):
+        before = len(calls)
+        a, b = degrade_alike([face, face.copy()], rng, codec=0.0, colour=colour)
+        assert np.array_equal(a, b)
+        cast += len(calls) > before
+    assert low <= cast <= high

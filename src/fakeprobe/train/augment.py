@@ -91,9 +91,19 @@ def video_codec(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return even
 
 
-def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharpening: float = 0.0) -> np.ndarray:
+def colour_cast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A strong global colour change: white balance (a gain per channel), saturation and gamma."""
+    f = img.astype(np.float32) * rng.uniform(0.8, 1.25, 3)
+    gray = f.mean(axis=2, keepdims=True)
+    f = np.clip(gray + (f - gray) * rng.uniform(0.4, 1.8), 0, 255)
+    return (255 * (f / 255) ** rng.uniform(0.7, 1.4)).astype(np.uint8)
+
+
+def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharpening: float = 0.0,
+               colour: float = 0.0) -> np.ndarray:
     """Flip, small shift/zoom, colour jitter, down/up-scaling, blur, noise; with ``sharpening`` > 0
-    also greyscale (a sixth as often) and unsharp masking (that often).
+    also greyscale (a sixth as often) and unsharp masking (that often); with ``colour`` > 0 a strong
+    colour cast (that often) or greyscale (a sixth as often).
 
     SBI fakes often carry a sharpened inner face, so a model that never saw a uniformly sharpened
     *real* may learn "sharp = fake" (MODEL_CARD.md: the v3 experiment)."""
@@ -112,6 +122,9 @@ def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharp
         img = np.clip(f, 0, 255).astype(np.uint8)
     if sharpening and rng.random() < sharpening / 6 * strength:
         img = greyscale(img)
+    if colour:
+        r = rng.random()
+        img = colour_cast(img, rng) if r < colour * strength else greyscale(img) if r < colour * 7 / 6 * strength else img
     if rng.random() < 0.25 * strength:
         img = rescale(img, rng.uniform(0.4, 0.9))
     if rng.random() < 0.15 * strength:
@@ -132,14 +145,14 @@ def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0)
 
 
 def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: float = 0.7, strength: float = 1.0,
-                  sharpening: float = 0.0) -> list[np.ndarray]:
+                  sharpening: float = 0.0, colour: float = 0.0) -> list[np.ndarray]:
     """The same random degradation for every image (same-sized crops of one face: a real and its
     fakes): identical draws for the pixel operations, then, with probability ``codec``, H.264 with
     identical draws (CRF, preset, motion, generations); otherwise JPEG 30-100 half of the time.
     With ``sharpening`` > 0, half that share of decoded pictures is sharpened again, alike, as a
     player or a broadcast chain that re-encodes does, which also sharpens the coding artefacts."""
     seed = int(rng.integers(2**32))
-    out = [_pixel_ops(img, np.random.default_rng(seed), strength, sharpening) for img in images]
+    out = [_pixel_ops(img, np.random.default_rng(seed), strength, sharpening, colour) for img in images]
     r = rng.random()
     if r < codec:
         seed = int(rng.integers(2**32))
