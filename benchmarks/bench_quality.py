@@ -36,6 +36,7 @@ from fakeprobe.core.config import ScanConfig
 from fakeprobe.evaluation.evaluate import Perturbation, perturb_file
 from fakeprobe.evaluation.fakeclips import FaceGeometry, blend_video
 from fakeprobe.evaluation.heldout import CachedScorer, FileCrops, analyse_crops
+from fakeprobe.faces.crop import CUT_SIZE
 from fakeprobe.model.calibration import fit_temperature, threshold_by_source
 from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
 from fakeprobe.model.metrics import compute_metrics
@@ -181,7 +182,7 @@ def crops_of(entries: list[Entry], work: Path, log, shard: tuple[int, int] = (0,
         if cache.exists():
             fc = FileCrops.load(cache)
         else:
-            fc = analyse_crops(analyzer, Path(e.path), 224, 1.3)
+            fc = analyse_crops(analyzer, Path(e.path), CUT_SIZE, 1.3)  # shrunk exactly to scan's crops for smaller inputs
             part = cache.with_suffix(".part.npz")
             fc.save(part)
             part.replace(cache)
@@ -279,11 +280,12 @@ def write_calibrated(weights: Path, cal: Calibration, dst: Path, fpr: float) -> 
 def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict) -> str:
     lines = model_table(models, entries, logits, cals) if models else []
     if loso:
-        lines += ["", "| left-out source | model | threshold (set without it) | its real files flagged (cal + test) |", "|---|---|---|---|"]
+        lines += [""] if lines else []
+        lines += ["| left-out source | model | threshold (set without it) | its real files flagged (cal + test) |", "|---|---|---|---|"]
         for source, name in loso.items():
             a, b = flagged(entries, logits[name], loso_cals[name], (CAL, TEST)).get(source, (0, 0))
             lines.append(f"| {source} | {name} | {loso_cals[name].threshold:.3f} | {a}/{b} ({100 * a / max(b, 1):.1f} %) |")
-    return "\n".join(lines).strip("\n")
+    return "\n".join(lines)
 
 
 def model_table(models: dict, entries: list[Entry], logits: dict, cals: dict) -> list[str]:

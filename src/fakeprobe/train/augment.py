@@ -124,7 +124,10 @@ def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharp
         img = greyscale(img)
     if colour:
         r = rng.random()
-        img = colour_cast(img, rng) if r < colour * strength else greyscale(img) if r < colour * 7 / 6 * strength else img
+        if r < colour * strength:
+            img = colour_cast(img, rng)
+        elif r < colour * 7 / 6 * strength:
+            img = greyscale(img)
     if rng.random() < 0.25 * strength:
         img = rescale(img, rng.uniform(0.4, 0.9))
     if rng.random() < 0.15 * strength:
