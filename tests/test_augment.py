@@ -116,3 +116,41 @@ def test_a_share_of_pairs_gets_a_colour_cast_alike(face, monkeypatch, colour, lo
         assert np.array_equal(a, b)
         cast += len(calls) > before
     assert low <= cast <= high
+
+
+def _detail(img: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var())
+
+
+@pytest.mark.parametrize("side", [112, 224])
+def test_soften_removes_fine_detail_alike_at_every_input_size(face, side):
+    from fakeprobe.train.augment import soften
+
+    img = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(3)
+    soft = [soften(img, rng) for _ in range(20)]
+    assert all(s.shape == img.shape and s.dtype == np.uint8 for s in soft)
+    # every draw keeps under a third of the Laplacian energy (the picture's fine detail) ...
+    assert max(_detail(s) for s in soft) < _detail(img) / 3
+    # ... and leaves the picture itself: coarse layout and brightness stay
+    assert all(abs(float(s.mean()) - float(img.mean())) < 3 for s in soft)
+    coarse = lambda im: cv2.resize(im, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert all(np.abs(coarse(s) - coarse(img)).mean() < 6 for s in soft)
+
+
+@pytest.mark.parametrize("softening, low, high", [(0.0, 0, 0), (0.3, 18, 42)])
+def test_a_share_of_pairs_is_softened_alike(face, monkeypatch, softening, low, high):
+    """With ``softening``, that share of the real/fake pairs is softened, the same for both;
+    without it, none."""
+    from fakeprobe.train import augment
+
+    calls = []
+    monkeypatch.setattr(augment, "soften", lambda img, rng: calls.append(1) or cv2.GaussianBlur(img, (0, 0), 2))
+    rng = np.random.default_rng(0)
+    softened = 0
+    for _ in range(100):
+        before = len(calls)
+        a, b = degrade_alike([face, face.copy()], rng, codec=0.0, softening=softening)
+        assert np.array_equal(a, b)
+        softened += len(calls) > before
+    assert low <= softened <= high

@@ -63,6 +63,15 @@ def sharpen(img: np.ndarray, sigma: float, amount: float) -> np.ndarray:
     return np.clip(img.astype(np.float32) * (1 + amount) - blurred * amount, 0, 255).astype(np.uint8)
 
 
+def soften(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An out-of-focus, enlarged or scanned picture: down to 20-60 % of its side and back up, or a
+    Gaussian blur of 1-2.5 % of its side; both relative to the side, so the effect on the model's
+    input is the same at every input size."""
+    if rng.random() < 0.5:
+        return rescale(img, rng.uniform(0.2, 0.6))
+    return cv2.GaussianBlur(img, (0, 0), img.shape[0] * rng.uniform(0.01, 0.025))
+
+
 def greyscale(img: np.ndarray) -> np.ndarray:
     return np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 
@@ -100,13 +109,15 @@ def colour_cast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharpening: float = 0.0,
-               colour: float = 0.0) -> np.ndarray:
+               colour: float = 0.0, softening: float = 0.0) -> np.ndarray:
     """Flip, small shift/zoom, colour jitter, down/up-scaling, blur, noise; with ``sharpening`` > 0
     also greyscale (a sixth as often) and unsharp masking (that often); with ``colour`` > 0 a strong
-    colour cast (that often) or greyscale (a sixth as often).
+    colour cast (that often) or greyscale (a sixth as often); with ``softening`` > 0 that share is
+    strongly softened (``soften``).
 
     SBI fakes often carry a sharpened inner face, so a model that never saw a uniformly sharpened
-    *real* may learn "sharp = fake" (MODEL_CARD.md: the v3 experiment)."""
+    *real* may learn "sharp = fake" (MODEL_CARD.md: the v3 experiment); and one whose reals are all
+    shrunk to its input (112 px) learns "soft = fake", as the blended inner face is often blurred."""
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -128,6 +139,8 @@ def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharp
             img = colour_cast(img, rng)
         elif r < colour * 7 / 6 * strength:
             img = greyscale(img)
+    if softening and rng.random() < softening * strength:
+        img = soften(img, rng)
     if rng.random() < 0.25 * strength:
         img = rescale(img, rng.uniform(0.4, 0.9))
     if rng.random() < 0.15 * strength:
@@ -148,14 +161,14 @@ def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0)
 
 
 def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: float = 0.7, strength: float = 1.0,
-                  sharpening: float = 0.0, colour: float = 0.0) -> list[np.ndarray]:
+                  sharpening: float = 0.0, colour: float = 0.0, softening: float = 0.0) -> list[np.ndarray]:
     """The same random degradation for every image (same-sized crops of one face: a real and its
     fakes): identical draws for the pixel operations, then, with probability ``codec``, H.264 with
     identical draws (CRF, preset, motion, generations); otherwise JPEG 30-100 half of the time.
     With ``sharpening`` > 0, half that share of decoded pictures is sharpened again, alike, as a
     player or a broadcast chain that re-encodes does, which also sharpens the coding artefacts."""
     seed = int(rng.integers(2**32))
-    out = [_pixel_ops(img, np.random.default_rng(seed), strength, sharpening, colour) for img in images]
+    out = [_pixel_ops(img, np.random.default_rng(seed), strength, sharpening, colour, softening) for img in images]
     r = rng.random()
     if r < codec:
         seed = int(rng.integers(2**32))

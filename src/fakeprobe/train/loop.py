@@ -51,6 +51,7 @@ class TrainConfig:
     codec: float = 0.7  # with sbi: share of real/fake pairs passed through one H.264 encode together
     sharpening: float = 0.0  # with sbi: share of pairs sharpened alike (augment.degrade_alike)
     colour: float = 0.0  # with sbi: share of pairs given a strong colour cast alike (augment.degrade_alike)
+    softening: float = 0.0  # with sbi: share of pairs strongly softened alike (augment.soften)
     val_max: int = 600  # validation reals (each with one fake in sbi mode)
     seed: int = 0
     device: str = "cpu"
@@ -105,7 +106,8 @@ class PairDataset(Dataset):
             out.append(fake)
             labels.append(1)
         if self.augment:
-            out = degrade_alike(out, rng, codec=self.cfg.codec, sharpening=self.cfg.sharpening, colour=self.cfg.colour) if len(out) > 1 else [robustness(out[0], rng)]
+            out = degrade_alike(out, rng, codec=self.cfg.codec, sharpening=self.cfg.sharpening, colour=self.cfg.colour,
+                                softening=self.cfg.softening) if len(out) > 1 else [robustness(out[0], rng)]
         return torch.from_numpy(np.stack(out)), torch.tensor(labels, dtype=torch.float32)
 
 
@@ -302,7 +304,7 @@ def train(cfg: TrainConfig) -> dict:
     meta.training = {
         "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
         "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
-        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
+        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
         "sources": dict(sorted(Counter(it.source_name for it in train_items).items())),
         "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
         "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": rule,
