@@ -36,6 +36,8 @@ OPERATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "as cut": _same,
     "Gaussian blur 1": _blur(1.0),
     "down to 30 % and up": lambda img: rescale(img, 0.3),
+    "down to 20 % and up": lambda img: rescale(img, 0.2),
+    "Gaussian blur 3": _blur(3.0),
     "H.264 CRF 40": lambda img: h264([img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2]], 40),
     "unsharp mask 1.5/1": lambda img: sharpen(img, 1.5, 1.0),
     "luma blur 2": lambda img: _ycc(img, _blur(2.0), _same),
@@ -44,8 +46,11 @@ OPERATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def source_group(path: str) -> str:
-    """tv_faces, utkface, or "talking heads" for every clip family (too few files each)."""
+    """tv_faces, utkface, "example" (the README's example video), or "talking heads" for every clip
+    family (too few files each)."""
     source = source_of(path)
+    if source == "examples":
+        return "example"
     return source if source in ("tv_faces", "utkface") else "talking heads"
 
 

@@ -32,8 +32,10 @@ def test_real_crops_by_source_skip_fakes_and_empty_files(probe_module, photo, tm
     _save(tmp_path, "b_lrcar_00002.sbi.npz", "/w/fakes/lrcar_00002.sbi.mp4", np.stack([face]))
     _save(tmp_path, "c_1_0_0_2017.npz", "/d/utkface/1_0_0_2017.jpg", np.stack([face]))
     _save(tmp_path, "d_grid_x.npz", "/d/clips/real/grid_x.mpg", np.zeros((0, 224, 224, 3), np.uint8))
+    _save(tmp_path, "e_astronaut.npz", "/repo/examples/astronaut.mp4", np.stack([face]))
+    _save(tmp_path, "f_mead_x.npz", "/d/clips/real/mead_x.mp4", np.stack([face]))
     crops = probe_module.real_crops(tmp_path, per_source=5)
-    assert sorted(crops) == ["tv_faces", "utkface"]
+    assert sorted(crops) == ["example", "talking heads", "tv_faces", "utkface"]
     assert len(crops["tv_faces"]) == 1 and np.array_equal(crops["tv_faces"][0], face[::-1])  # the middle crop
 
 
