@@ -136,21 +136,3 @@ def test_soften_removes_fine_detail_alike_at_every_input_size(face, side):
     assert all(abs(float(s.mean()) - float(img.mean())) < 3 for s in soft)
     coarse = lambda im: cv2.resize(im, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32)
     assert all(np.abs(coarse(s) - coarse(img)).mean() < 6 for s in soft)
-
-
-@pytest.mark.parametrize("softening, low, high", [(0.0, 0, 0), (0.3, 18, 42)])
-def test_a_share_of_pairs_is_softened_alike(face, monkeypatch, softening, low, high):
-    """With ``softening``, that share of the real/fake pairs is softened, the same for both;
-    without it, none."""
-    from fakeprobe.train import augment
-
-    calls = []
-    monkeypatch.setattr(augment, "soften", lambda img, rng: calls.append(1) or cv2.GaussianBlur(img, (0, 0), 2))
-    rng = np.random.default_rng(0)
-    softened = 0
-    for _ in range(100):
-        before = len(calls)
-        a, b = degrade_alike([face, face.copy()], rng, codec=0.0, softening=softening)
-        assert np.array_equal(a, b)
-        softened += len(calls) > before
-    assert low <= softened <= high

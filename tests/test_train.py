@@ -312,3 +312,30 @@ def test_training_errors(run, tmp_path, real_crops):
     assert rc == 2 and MANIFEST in err
     rc, _, err = run("train", "--data", real_crops, "--out", tmp_path / "model", "--sbi", *FAST, "--arch", "resnet9000")
     assert rc == 2 and "unknown architecture" in err
+
+
+@pytest.mark.parametrize("softening, augment, softened", [(1.0, True, 20), (0.0, True, 0), (1.0, False, 0)])
+def test_softening_softens_the_real_before_its_fake_is_made(photo, tmp_path, monkeypatch, softening, augment, softened):
+    """``--softening``: the real crop is softened and its fake blended from the softened crop (a soft
+    video, then manipulated), so the pair keeps its blending cue; never at validation."""
+    from fakeprobe.train import loop
+    from fakeprobe.train.data import CropItem
+
+    face = cv2.resize(photo[30:230, 130:330], (224, 224), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "real.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+    lm5 = np.array([[80, 95], [144, 95], [112, 128], [88, 160], [136, 160]], np.float32)
+    item = CropItem(tmp_path / "real.png", 0, "", "/d/utkface/1_0_0_20170101000000000.jpg", lm5)
+    softened_images, blended_from = [], []
+    monkeypatch.setattr(loop, "soften", lambda img, rng: softened_images.append(cv2.GaussianBlur(img, (0, 0), 3)) or softened_images[-1])
+    real_blend = loop.self_blend
+    monkeypatch.setattr(loop, "self_blend", lambda img, pts, rng: blended_from.append(img) or real_blend(img, pts, rng))
+    cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=softening, codec=0.0)
+    ds = loop.PairDataset([item] * 20, {}, cfg, augment=augment, seed=0)
+    for i in range(20):
+        images, labels = ds[i]
+        assert images.shape[0] == 2 and labels.tolist() == [0.0, 1.0]
+    assert len(softened_images) == softened and len(blended_from) == 20
+    if softened:
+        assert all(np.array_equal(a, b) for a, b in zip(softened_images, blended_from))
+    else:
+        assert all(np.array_equal(b, face) for b in blended_from)

@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--colour", type=float, default=0.0,
                    help="with --sbi: share of real/fake pairs given a strong colour cast alike (white balance, saturation, gamma; 0-1)")
     t.add_argument("--softening", type=float, default=0.0,
-                   help="with --sbi: share of real/fake pairs strongly softened alike (down to 20-60 %% and back, or blurred; 0-1)")
+                   help="with --sbi: share of real crops strongly softened (down to 20-60 %% and back, or blurred) before their fakes are made (0-1)")
     t.add_argument("--val-max", type=int, default=600)
     t.add_argument("--target-fpr", type=float, default=0.05, help="threshold flags this share of validation reals")
     t.add_argument("--seed", type=int, default=0)

@@ -66,7 +66,12 @@ def sharpen(img: np.ndarray, sigma: float, amount: float) -> np.ndarray:
 def soften(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """An out-of-focus, enlarged or scanned picture: down to 20-60 % of its side and back up, or a
     Gaussian blur of 1-2.5 % of its side; both relative to the side, so the effect on the model's
-    input is the same at every input size."""
+    input is the same at every input size.
+
+    Training applies it to a real crop *before* its fakes are made from it (a soft video, then
+    manipulated), not alike afterwards: softening a real and its fake together wipes out the
+    blending cue, the pair cannot be told apart, and the model learns "soft = undecided", which
+    still ranks soft reals far above crisp ones (MODEL_CARD.md, the softening experiment)."""
     if rng.random() < 0.5:
         return rescale(img, rng.uniform(0.2, 0.6))
     return cv2.GaussianBlur(img, (0, 0), img.shape[0] * rng.uniform(0.01, 0.025))
@@ -109,15 +114,13 @@ def colour_cast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharpening: float = 0.0,
-               colour: float = 0.0, softening: float = 0.0) -> np.ndarray:
+               colour: float = 0.0) -> np.ndarray:
     """Flip, small shift/zoom, colour jitter, down/up-scaling, blur, noise; with ``sharpening`` > 0
     also greyscale (a sixth as often) and unsharp masking (that often); with ``colour`` > 0 a strong
-    colour cast (that often) or greyscale (a sixth as often); with ``softening`` > 0 that share is
-    strongly softened (``soften``).
+    colour cast (that often) or greyscale (a sixth as often).
 
     SBI fakes often carry a sharpened inner face, so a model that never saw a uniformly sharpened
-    *real* may learn "sharp = fake" (MODEL_CARD.md: the v3 experiment); and one whose reals are all
-    shrunk to its input (112 px) learns "soft = fake", as the blended inner face is often blurred."""
+    *real* may learn "sharp = fake" (MODEL_CARD.md: the v3 experiment)."""
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -139,8 +142,6 @@ def _pixel_ops(img: np.ndarray, rng: np.random.Generator, strength: float, sharp
             img = colour_cast(img, rng)
         elif r < colour * 7 / 6 * strength:
             img = greyscale(img)
-    if softening and rng.random() < softening * strength:
-        img = soften(img, rng)
     if rng.random() < 0.25 * strength:
         img = rescale(img, rng.uniform(0.4, 0.9))
     if rng.random() < 0.15 * strength:
@@ -161,14 +162,14 @@ def robustness(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0)
 
 
 def degrade_alike(images: list[np.ndarray], rng: np.random.Generator, *, codec: float = 0.7, strength: float = 1.0,
-                  sharpening: float = 0.0, colour: float = 0.0, softening: float = 0.0) -> list[np.ndarray]:
+                  sharpening: float = 0.0, colour: float = 0.0) -> list[np.ndarray]:
     """The same random degradation for every image (same-sized crops of one face: a real and its
     fakes): identical draws for the pixel operations, then, with probability ``codec``, H.264 with
     identical draws (CRF, preset, motion, generations); otherwise JPEG 30-100 half of the time.
     With ``sharpening`` > 0, half that share of decoded pictures is sharpened again, alike, as a
     player or a broadcast chain that re-encodes does, which also sharpens the coding artefacts."""
     seed = int(rng.integers(2**32))
-    out = [_pixel_ops(img, np.random.default_rng(seed), strength, sharpening, colour, softening) for img in images]
+    out = [_pixel_ops(img, np.random.default_rng(seed), strength, sharpening, colour) for img in images]
     r = rng.random()
     if r < codec:
         seed = int(rng.integers(2**32))

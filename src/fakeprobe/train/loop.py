@@ -23,7 +23,7 @@ from ..model.calibration import fit_temperature, threshold_at_fpr
 from ..model.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from ..model.metrics import compute_metrics, video_level
 from ..model.registry import Normalised, create_model, get_architecture
-from .augment import degrade_alike, robustness
+from .augment import degrade_alike, robustness, soften
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
 from .sbi import cross_blend, face_points_from5, self_blend
 
@@ -51,7 +51,7 @@ class TrainConfig:
     codec: float = 0.7  # with sbi: share of real/fake pairs passed through one H.264 encode together
     sharpening: float = 0.0  # with sbi: share of pairs sharpened alike (augment.degrade_alike)
     colour: float = 0.0  # with sbi: share of pairs given a strong colour cast alike (augment.degrade_alike)
-    softening: float = 0.0  # with sbi: share of pairs strongly softened alike (augment.soften)
+    softening: float = 0.0  # with sbi: share of reals strongly softened before their fakes are made (augment.soften)
     val_max: int = 600  # validation reals (each with one fake in sbi mode)
     seed: int = 0
     device: str = "cpu"
@@ -94,6 +94,8 @@ class PairDataset(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         it = self.items[i % len(self.items)]
         img, scale = self._image(it)
+        if self.augment and self.cfg.sbi and self.cfg.softening and it.label == 0 and rng.random() < self.cfg.softening:
+            img = soften(img, rng)
         out, labels = [img], [it.label]
         if self.cfg.sbi and it.label == 0:
             pts = self._points(it) * scale
@@ -106,8 +108,7 @@ class PairDataset(Dataset):
             out.append(fake)
             labels.append(1)
         if self.augment:
-            out = degrade_alike(out, rng, codec=self.cfg.codec, sharpening=self.cfg.sharpening, colour=self.cfg.colour,
-                                softening=self.cfg.softening) if len(out) > 1 else [robustness(out[0], rng)]
+            out = degrade_alike(out, rng, codec=self.cfg.codec, sharpening=self.cfg.sharpening, colour=self.cfg.colour) if len(out) > 1 else [robustness(out[0], rng)]
         return torch.from_numpy(np.stack(out)), torch.tensor(labels, dtype=torch.float32)
 
 
