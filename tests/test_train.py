@@ -339,3 +339,28 @@ def test_softening_softens_the_real_before_its_fake_is_made(photo, tmp_path, mon
         assert all(np.array_equal(a, b) for a, b in zip(softened_images, blended_from))
     else:
         assert all(np.array_equal(b, face) for b in blended_from)
+
+
+def test_a_softened_reals_donor_face_is_softened_alike(photo, tmp_path, monkeypatch):
+    """A cross blend from a softened real takes its donor face through the same softening, so a
+    crisp face pasted into a soft one is not the cue the model learns."""
+    from fakeprobe.train import loop
+    from fakeprobe.train.data import CropItem
+
+    faces = [cv2.resize(photo[30:230, 130 + dx:330 + dx], (224, 224), interpolation=cv2.INTER_AREA) for dx in (0, 20)]
+    items = []
+    for k, face in enumerate(faces):
+        cv2.imwrite(str(tmp_path / f"real{k}.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+        lm5 = np.array([[80, 95], [144, 95], [112, 128], [88, 160], [136, 160]], np.float32)
+        items.append(CropItem(tmp_path / f"real{k}.png", 0, "", f"/d/utkface/1_0_0_2017010100000000{k}.jpg", lm5))
+    draws = []
+    monkeypatch.setattr(loop, "soften", lambda img, rng: draws.append(rng.random()) or cv2.GaussianBlur(img, (0, 0), 3))
+    donors = []
+    monkeypatch.setattr(loop, "cross_blend", lambda img, lm5, pts, donor, dlm5, rng: donors.append(donor) or (img, None))
+    cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=1.0, xray_fraction=1.0, codec=0.0)
+    ds = loop.PairDataset(items, {}, cfg, augment=True, seed=0)
+    for i in range(6):
+        ds[i]
+    assert len(donors) == 6 and len(draws) == 12
+    assert draws[0::2] == draws[1::2]  # the real and its donor: the same random softening
+    assert all(not np.array_equal(d, f) for d in donors for f in faces)

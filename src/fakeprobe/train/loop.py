@@ -94,14 +94,18 @@ class PairDataset(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         it = self.items[i % len(self.items)]
         img, scale = self._image(it)
+        soft_seed = None  # a softened real's donor face (cross blend) is softened alike
         if self.augment and self.cfg.sbi and self.cfg.softening and it.label == 0 and rng.random() < self.cfg.softening:
-            img = soften(img, rng)
+            soft_seed = int(rng.integers(2**32))
+            img = soften(img, np.random.default_rng(soft_seed))
         out, labels = [img], [it.label]
         if self.cfg.sbi and it.label == 0:
             pts = self._points(it) * scale
             if self.cfg.xray_fraction > 0 and rng.random() < self.cfg.xray_fraction and len(self.reals) > 1:
                 donor = self.items[self.reals[int(rng.integers(len(self.reals)))]]
                 donor_img, donor_scale = self._image(donor)
+                if soft_seed is not None:
+                    donor_img = soften(donor_img, np.random.default_rng(soft_seed))
                 fake, _ = cross_blend(img, it.lm5 * scale, pts, donor_img, donor.lm5 * donor_scale, rng)
             else:
                 fake, _ = self_blend(img, pts, rng)
