@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The default model's CPU recipe (issue: detection quality), resumable: rerun the same command
+# v2's CPU recipe (the previous default; v5's three 112 px stages are in MODEL_CARD.md), resumable: rerun the same command
 # after an interruption and each run continues from its last epoch (finished runs are skipped).
 #   1. main: fine-tune the previous default model on tv_faces + UTKFace + clips/real crops (train
 #      split), self- and cross-blended fakes, real and fake degraded alike with H.264.
