@@ -36,7 +36,7 @@ What it does (everything offline; clips are generated once and cached in benchma
   minute and RSS after file 10 and after the last file.
 
 The classifier is the bundled model if ``src/fakeprobe/model/weights/default.safetensors`` exists,
-otherwise a random-init checkpoint of the same architecture (tf_efficientnet_lite0, 224 px);
+otherwise a random-init checkpoint of the same architecture and input size (tf_efficientnet_lite0, 112 px);
 timing does not depend on the weights, and the output says which one was used.
 """
 from __future__ import annotations
@@ -181,12 +181,12 @@ def batch_files(count: int) -> list[Path]:
 
 
 def weights_path() -> tuple[Path, str]:
-    """The bundled default model if present, else a cached random-init Lite0 (224 px) checkpoint."""
+    """The bundled default model if present, else a cached random-init Lite0 (112 px, the default's input) checkpoint."""
     from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS
 
     if DEFAULT_WEIGHTS.exists():
         return DEFAULT_WEIGHTS, f"bundled default model ({DEFAULT_WEIGHTS.name})"
-    path = CACHE / "random-tf_efficientnet_lite0-224.safetensors"
+    path = CACHE / "random-tf_efficientnet_lite0-112.safetensors"
     if not path.exists():
         import torch
 
@@ -195,8 +195,8 @@ def weights_path() -> tuple[Path, str]:
 
         torch.manual_seed(0)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(path, create_model("tf_efficientnet_lite0").eval(), ModelMeta.for_arch("tf_efficientnet_lite0", input_size=224, name="random-init"))
-    return path, "random-init tf_efficientnet_lite0, 224 px input (the bundled default model is not installed; timing does not depend on weights)"
+        save_checkpoint(path, create_model("tf_efficientnet_lite0").eval(), ModelMeta.for_arch("tf_efficientnet_lite0", input_size=112, name="random-init"))
+    return path, "random-init tf_efficientnet_lite0, 112 px input (the bundled default model is not installed; timing does not depend on weights)"
 
 
 # -- workers (each runs in a fresh subprocess) -------------------------------------------------------

@@ -136,3 +136,29 @@ def test_soften_removes_fine_detail_alike_at_every_input_size(face, side):
     assert all(abs(float(s.mean()) - float(img.mean())) < 3 for s in soft)
     coarse = lambda im: cv2.resize(im, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32)
     assert all(np.abs(coarse(s) - coarse(img)).mean() < 6 for s in soft)
+
+
+def test_soften_is_relative_to_the_side(face, monkeypatch):
+    """The same draw softens a 224 px crop and its 112 px version alike: the same rescale factor
+    (a share of the side), or a blur whose result, shrunk to 112, matches the 112 px one (a blur of
+    fixed pixels would not)."""
+    from fakeprobe.train import augment
+
+    small = cv2.resize(face, (112, 112), interpolation=cv2.INTER_AREA)
+    factors = []
+    real_rescale = augment.rescale
+    monkeypatch.setattr(augment, "rescale", lambda img, f: factors.append(f) or real_rescale(img, f))
+    kinds = set()
+    for seed in range(12):
+        before = len(factors)
+        a = augment.soften(small, np.random.default_rng(seed))
+        b = augment.soften(face, np.random.default_rng(seed))
+        if len(factors) > before:  # rescaled: one factor for both sizes
+            kinds.add("rescale")
+            assert factors[-2] == factors[-1] and 0.2 <= factors[-1] <= 0.6
+        else:
+            kinds.add("blur")
+            b = cv2.resize(b, (112, 112), interpolation=cv2.INTER_AREA)
+            fixed = cv2.resize(cv2.GaussianBlur(face, (0, 0), 1.12), (112, 112), interpolation=cv2.INTER_AREA)
+            assert _err(a, b) < 0.1 * _err(a, fixed), seed
+    assert kinds == {"rescale", "blur"}

@@ -329,14 +329,18 @@ def test_softening_softens_the_real_before_its_fake_is_made(photo, tmp_path, mon
     monkeypatch.setattr(loop, "soften", lambda img, rng: softened_images.append(cv2.GaussianBlur(img, (0, 0), 3)) or softened_images[-1])
     real_blend = loop.self_blend
     monkeypatch.setattr(loop, "self_blend", lambda img, pts, rng: blended_from.append(img) or real_blend(img, pts, rng))
+    monkeypatch.setattr(loop, "degrade_alike", lambda out, rng, **kw: out)  # the crops as made, to compare
     cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=softening, codec=0.0)
     ds = loop.PairDataset([item] * 20, {}, cfg, augment=augment, seed=0)
+    reals = []
     for i in range(20):
         images, labels = ds[i]
         assert images.shape[0] == 2 and labels.tolist() == [0.0, 1.0]
+        reals.append(images[0].numpy())
     assert len(softened_images) == softened and len(blended_from) == 20
-    if softened:
+    if softened:  # the real the model sees is the softened one its fake was made from
         assert all(np.array_equal(a, b) for a, b in zip(softened_images, blended_from))
+        assert all(np.array_equal(a, r) for a, r in zip(softened_images, reals))
     else:
         assert all(np.array_equal(b, face) for b in blended_from)
 
