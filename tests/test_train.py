@@ -314,17 +314,24 @@ def test_training_errors(run, tmp_path, real_crops):
     assert rc == 2 and "unknown architecture" in err
 
 
+def _real_item(tmp_path: Path, photo, k: int = 0):
+    """A 224 px real crop saved as a file, as a CropItem with rough 5-point landmarks; the k-th is cut
+    20·k px further right."""
+    from fakeprobe.train.data import CropItem
+
+    face = cv2.resize(photo[30:230, 130 + 20 * k:330 + 20 * k], (224, 224), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / f"real{k}.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+    lm5 = np.array([[80, 95], [144, 95], [112, 128], [88, 160], [136, 160]], np.float32)
+    return face, CropItem(tmp_path / f"real{k}.png", 0, "", f"/d/utkface/1_0_0_2017010100000000{k}.jpg", lm5)
+
+
 @pytest.mark.parametrize("softening, augment, softened", [(1.0, True, 20), (0.0, True, 0), (1.0, False, 0)])
 def test_softening_softens_the_real_before_its_fake_is_made(photo, tmp_path, monkeypatch, softening, augment, softened):
     """``--softening``: the real crop is softened and its fake blended from the softened crop (a soft
     video, then manipulated), so the pair keeps its blending cue; never at validation."""
     from fakeprobe.train import loop
-    from fakeprobe.train.data import CropItem
 
-    face = cv2.resize(photo[30:230, 130:330], (224, 224), interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(tmp_path / "real.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
-    lm5 = np.array([[80, 95], [144, 95], [112, 128], [88, 160], [136, 160]], np.float32)
-    item = CropItem(tmp_path / "real.png", 0, "", "/d/utkface/1_0_0_20170101000000000.jpg", lm5)
+    face, item = _real_item(tmp_path, photo)
     softened_images, blended_from = [], []
     monkeypatch.setattr(loop, "soften", lambda img, rng: softened_images.append(cv2.GaussianBlur(img, (0, 0), 3)) or softened_images[-1])
     real_blend = loop.self_blend
@@ -349,20 +356,14 @@ def test_a_softened_reals_donor_face_is_softened_alike(photo, tmp_path, monkeypa
     """A cross blend from a softened real takes its donor face through the same softening, so a
     crisp face pasted into a soft one is not the cue the model learns."""
     from fakeprobe.train import loop
-    from fakeprobe.train.data import CropItem
 
-    faces = [cv2.resize(photo[30:230, 130 + dx:330 + dx], (224, 224), interpolation=cv2.INTER_AREA) for dx in (0, 20)]
-    items = []
-    for k, face in enumerate(faces):
-        cv2.imwrite(str(tmp_path / f"real{k}.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
-        lm5 = np.array([[80, 95], [144, 95], [112, 128], [88, 160], [136, 160]], np.float32)
-        items.append(CropItem(tmp_path / f"real{k}.png", 0, "", f"/d/utkface/1_0_0_2017010100000000{k}.jpg", lm5))
+    faces, items = zip(*(_real_item(tmp_path, photo, k) for k in (0, 1)))
     draws = []
     monkeypatch.setattr(loop, "soften", lambda img, rng: draws.append(rng.random()) or cv2.GaussianBlur(img, (0, 0), 3))
     donors = []
     monkeypatch.setattr(loop, "cross_blend", lambda img, lm5, pts, donor, dlm5, rng: donors.append(donor) or (img, None))
     cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=1.0, xray_fraction=1.0, codec=0.0)
-    ds = loop.PairDataset(items, {}, cfg, augment=True, seed=0)
+    ds = loop.PairDataset(list(items), {}, cfg, augment=True, seed=0)
     for i in range(6):
         ds[i]
     assert len(donors) == 6 and len(draws) == 12
