@@ -162,3 +162,35 @@ def test_soften_is_relative_to_the_side(face, monkeypatch):
             fixed = cv2.resize(cv2.GaussianBlur(face, (0, 0), 1.12), (112, 112), interpolation=cv2.INTER_AREA)
             assert _err(a, b) < 0.1 * _err(a, fixed), seed
     assert kinds == {"rescale", "blur"}
+
+
+def test_reframe_cuts_edges_and_leaves_the_inner_part():
+    """``reframe`` keeps an inner rectangle of the crop untouched and replaces up to 30 % of the side
+    at each edge; most draws cut some edge, some none."""
+    from fakeprobe.train.augment import reframe
+
+    noise = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)  # no mirrored pixel repeats by chance
+    cut = []
+    for seed in range(200):
+        out = reframe(noise, np.random.default_rng(seed))
+        assert out.shape == noise.shape and out.dtype == np.uint8
+        same = np.all(out == noise, axis=2)
+        rows, cols = np.flatnonzero(same.any(axis=1)), np.flatnonzero(same.any(axis=0))
+        top, bottom, left, right = rows[0], 223 - rows[-1], cols[0], 223 - cols[-1]
+        assert same[top : 224 - bottom, left : 224 - right].all()  # the inner part is the picture itself
+        assert max(top, bottom, left, right) <= round(0.3 * 224)
+        cut.append(top + bottom + left + right > 0)
+    assert 185 <= sum(cut) < 200  # no edge cut: 0.4 ** 4 = 2.6 % of draws
+
+
+def test_reframe_fills_a_cut_as_crop_face_fills_a_crop_past_the_frame(face):
+    """A top cut of 40 px equals the crop that ``crop_face``'s warp (BORDER_REFLECT_101) makes of a
+    picture whose frame ends 40 px into the crop window."""
+    from fakeprobe.train import augment
+
+    picture = np.ascontiguousarray(face[40:])
+    window = np.float32([[1, 0, 0], [0, 1, 40]])  # crop pixel (x, y) shows picture pixel (x, y - 40)
+    expected = cv2.warpAffine(picture, window, (224, 224), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    draws = iter([0.0, 40 / 224, 1.0, 1.0, 1.0])  # top: cut (p < 0.6), by 40/224 of the side; no other edge
+    rng = type("Draws", (), {"random": lambda self: next(draws), "uniform": lambda self, a, b: next(draws)})()
+    assert np.array_equal(augment.reframe(face, rng), expected)

@@ -369,3 +369,24 @@ def test_a_softened_reals_donor_face_is_softened_alike(photo, tmp_path, monkeypa
     assert len(donors) == 6 and len(draws) == 12
     assert draws[0::2] == draws[1::2]  # the real and its donor: the same random softening
     assert all(not np.array_equal(d, f) for d in donors for f in faces)
+
+
+@pytest.mark.parametrize("share, augment, reframed", [(1.0, True, 10), (0.0, True, 0), (1.0, False, 0)])
+def test_reframe_cuts_a_real_and_its_fake_alike_after_degrading(photo, tmp_path, monkeypatch, share, augment, reframed):
+    """``--reframe``: the pair is cut by one draw (the same edges) after the codec, as ``scan`` crops a
+    decoded frame; never at validation."""
+    from fakeprobe.train import loop
+
+    _, item = _real_item(tmp_path, photo)
+    order, draws = [], []
+    monkeypatch.setattr(loop, "degrade_alike", lambda out, rng, **kw: order.append("degrade") or out)
+    monkeypatch.setattr(loop, "reframe", lambda img, rng: order.append("reframe") or draws.append(rng.random()) or img[::-1].copy())
+    cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, reframe=share, codec=0.0)
+    ds = loop.PairDataset([item] * 10, {}, cfg, augment=augment, seed=0)
+    for i in range(10):
+        images, _ = ds[i]
+        assert images.shape[0] == 2
+    assert len(draws) == 2 * reframed
+    assert draws[0::2] == draws[1::2]  # the real and its fake: the same cut
+    if reframed:
+        assert order[:3] == ["degrade", "reframe", "reframe"]

@@ -23,7 +23,7 @@ from ..model.calibration import fit_temperature, threshold_at_fpr
 from ..model.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from ..model.metrics import compute_metrics, video_level
 from ..model.registry import Normalised, create_model, get_architecture
-from .augment import degrade_alike, robustness, soften
+from .augment import degrade_alike, reframe, robustness, soften
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
 from .sbi import cross_blend, face_points_from5, self_blend
 
@@ -52,6 +52,7 @@ class TrainConfig:
     sharpening: float = 0.0  # with sbi: share of pairs sharpened alike (augment.degrade_alike)
     colour: float = 0.0  # with sbi: share of pairs given a strong colour cast alike (augment.degrade_alike)
     softening: float = 0.0  # with sbi: share of reals strongly softened before their fakes are made (augment.soften)
+    reframe: float = 0.0  # with sbi: share of pairs whose frame ends close to the face, mirrored alike (augment.reframe)
     val_max: int = 600  # validation reals (each with one fake in sbi mode)
     seed: int = 0
     device: str = "cpu"
@@ -113,6 +114,9 @@ class PairDataset(Dataset):
             labels.append(1)
         if self.augment:
             out = degrade_alike(out, rng, codec=self.cfg.codec, sharpening=self.cfg.sharpening, colour=self.cfg.colour) if len(out) > 1 else [robustness(out[0], rng)]
+            if self.cfg.sbi and self.cfg.reframe and rng.random() < self.cfg.reframe:  # after decoding, as scan crops
+                frame_seed = int(rng.integers(2**32))
+                out = [reframe(img, np.random.default_rng(frame_seed)) for img in out]
         return torch.from_numpy(np.stack(out)), torch.tensor(labels, dtype=torch.float32)
 
 
@@ -309,7 +313,8 @@ def train(cfg: TrainConfig) -> dict:
     meta.training = {
         "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
         "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet and cfg.init is None, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
-        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
+        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None,
+        "reframe": cfg.reframe if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
         "sources": dict(sorted(Counter(it.source_name for it in train_items).items())),
         "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
         "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": rule,
