@@ -84,7 +84,8 @@ def reframe(img: np.ndarray, rng: np.random.Generator, most: float = 0.3) -> np.
 
     Tightly cropped sources (UTKFace's aligned photos, face-crop videos, profile pictures) give
     crops that are up to a third mirror image; a model that only saw such crops in one source
-    learns the mirroring as part of that source (MODEL_CARD.md: leave-UTKFace-out)."""
+    learns the mirroring as part of that source. Tried for leave-UTKFace-out without effect, so not
+    in the bundled model's recipe (MODEL_CARD.md: leave-UTKFace-out, measured again)."""
     h, w = img.shape[:2]
     top, bottom, left, right = (int(round(rng.uniform(0.02, most) * side)) if rng.random() < 0.6 else 0
                                 for side in (h, h, w, w))
