@@ -90,7 +90,12 @@ def trained_clips(weights: Path, clips: list[Path]) -> set[str]:
     """Names of the ``clips/real`` videos a checkpoint was trained on, from what its metadata
     records: the list itself, or the recipe's rule (today's: the train split; v1's: every clip but
     its validation videos). Figures leave these out; a fine-tuned model also carries its start's."""
-    training = load_checkpoint(weights).meta.training
+    return _trained_clips(load_checkpoint(weights).meta.training, clips)
+
+
+def _trained_clips(training: dict, clips: list[Path]) -> set[str]:
+    if "ensemble_of" in training:  # a packed ensemble: every member's
+        return set().union(*(_trained_clips(m["training"], clips) for m in training["ensemble_of"]))
     if training.get("train_clips"):
         return set(training["train_clips"])
     if "sources" in training:  # today's recipe: the train split of fakeprobe.train.splits
@@ -274,7 +279,7 @@ def write_calibrated(weights: Path, cal: Calibration, dst: Path, fpr: float) -> 
         f"lowest threshold flagging at most {fpr:g} of the real files of every source in the dev benchmark's cal split "
         f"(per source: {', '.join(f'{s} {t:.3f}' for s, t in sorted(cal.per_source.items()))}); "
         f"temperature fitted on cal-split video logits (real, self- and cross-blended videos)")}
-    return save_checkpoint(dst, ckpt.build(), meta)
+    return save_checkpoint(dst, ckpt.build(), meta, half=ckpt.half)
 
 
 def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict) -> str:

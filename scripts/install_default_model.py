@@ -25,9 +25,9 @@ def main() -> None:
     ckpt.meta.name = args.name
     ckpt.meta.training["data"] = args.data
     ckpt.meta.training["source_checkpoint_sha256"] = ckpt.sha256
-    model = create_model(ckpt.meta.arch)
+    model = create_model(ckpt.meta.arch, members=ckpt.meta.members)
     model.load_state_dict(ckpt.state_dict, strict=True)
-    sha = save_checkpoint(DEFAULT_WEIGHTS, model, ckpt.meta)
+    sha = save_checkpoint(DEFAULT_WEIGHTS, model, ckpt.meta, half=ckpt.half)  # the same weights: float16 stays float16
     print(f"installed {DEFAULT_WEIGHTS} (sha256 {sha}, {DEFAULT_WEIGHTS.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -365,8 +365,9 @@ def cmd_info(args) -> int:
 
     ckpt = load_checkpoint(Path(args.weights) if args.weights else None)
     meta = dataclasses.asdict(ckpt.meta)
-    if not args.history:
-        meta.get("training", {}).pop("history", None)
+    if not args.history:  # a packed ensemble: its members' too
+        for training in [meta.get("training", {}), *(m.get("training", {}) for m in meta.get("training", {}).get("ensemble_of", []))]:
+            training.pop("history", None)
     print(json.dumps({"path": str(ckpt.path), "sha256": ckpt.sha256, **meta}, indent=2))
     return EXIT_CLEAN
 
@@ -377,6 +378,17 @@ def cmd_convert(args) -> int:
     meta = ModelMeta.for_arch(args.arch, input_size=args.size, crop_margin=args.margin, threshold=args.threshold, name=args.name)
     sha = convert_state_dict(Path(args.src), Path(args.dst), meta)
     print(f"wrote {args.dst} (sha256 {sha})")
+    return EXIT_CLEAN
+
+
+def cmd_pack(args) -> int:
+    from .model.checkpoint import load_checkpoint, save_checkpoint
+    from .model.ensemble import pack
+
+    model, meta = pack([load_checkpoint(Path(m)) for m in args.members], args.name)
+    sha = save_checkpoint(Path(args.out), model, meta, half=args.half)
+    print(f"wrote {args.out} (sha256 {sha}): {meta.members} members; temperature 1, threshold {meta.threshold:.3f} "
+          "(their mean): calibrate it before use")
     return EXIT_CLEAN
 
 
@@ -530,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--threshold", type=float, default=0.5)
     c.add_argument("--name", default="converted")
     c.set_defaults(func=cmd_convert)
+
+    k2 = sub.add_parser("pack", help="pack checkpoints into one ensemble checkpoint (the mean of their calibrated logits)")
+    k2.add_argument("members", nargs="+", metavar="WEIGHTS")
+    k2.add_argument("-o", "--out", required=True, metavar="FILE")
+    k2.add_argument("--name", default="ensemble")
+    k2.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
+    k2.set_defaults(func=cmd_pack)
     return p
 
 

@@ -33,6 +33,7 @@ class ModelMeta:
     align: bool = False
     threshold: float = 0.5  # on the calibrated probability
     temperature: float = 1.0  # calibrated logit = raw logit / temperature
+    members: int = 1  # > 1: a packed ensemble of that many ``arch`` networks (``fakeprobe.model.ensemble``)
     name: str = "custom"
     version: str = __version__
     training: dict = field(default_factory=dict)
@@ -64,11 +65,16 @@ class Checkpoint:
     sha256: str = ""
 
     @property
+    def half(self) -> bool:
+        """Stored as float16 (``save_checkpoint(..., half=True)``)."""
+        return all(v.dtype == torch.float16 for v in self.state_dict.values() if v.is_floating_point())
+
+    @property
     def model_id(self) -> str:
         return self.sha256[:12]
 
     def build(self) -> torch.nn.Module:
-        model = create_model(self.meta.arch)
+        model = create_model(self.meta.arch, members=self.meta.members)
         model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
 
@@ -81,11 +87,14 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, meta: ModelMeta) -> str:
-    """Write the model's weights and metadata; returns the file's sha256."""
+def save_checkpoint(path: Path, model: torch.nn.Module, meta: ModelMeta, half: bool = False) -> str:
+    """Write the model's weights and metadata; returns the file's sha256. ``half``: store floating
+    tensors as float16 (half the file; loading widens them back to float32)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata={META_KEY: meta.to_json()})
     tmp.replace(path)
@@ -123,6 +132,8 @@ def load_checkpoint(path: Path | None = None) -> Checkpoint:
     try:
         meta = ModelMeta.from_json(meta_text)
         get_architecture(meta.arch)
+        if not isinstance(meta.members, int) or meta.members < 1:
+            raise ValueError(f"members must be a whole number >= 1, not {meta.members!r}")
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: bad metadata ({exc})") from None
     return Checkpoint(meta=meta, state_dict=state, path=path, sha256=file_sha256(path))

@@ -66,17 +66,46 @@ def get_architecture(name: str) -> Architecture:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
 
 
-def create_model(name: str, *, imagenet: bool = False, drop_rate: float = 0.2) -> nn.Module:
-    """A timm backbone with a single-logit head; ``imagenet`` starts it from ImageNet weights."""
+def create_model(name: str, *, imagenet: bool = False, drop_rate: float = 0.2, members: int = 1) -> nn.Module:
+    """A timm backbone with a single-logit head; ``imagenet`` starts it from ImageNet weights.
+    ``members`` > 1: that many of them averaged (a packed ensemble's shape, for loading its weights)."""
     import timm  # imported on first use: a scan with a cached ONNX export never builds a model
 
     arch = get_architecture(name)
+    if members > 1:
+        if imagenet:
+            raise ValueError("an ensemble is packed from trained checkpoints, not started from ImageNet")
+        return MemberMean([create_model(name, drop_rate=drop_rate) for _ in range(members)])
     model = timm.create_model(arch.timm_name, pretrained=False, num_classes=1, drop_rate=drop_rate)
     if imagenet:
         if arch.load_imagenet is None:
             raise RuntimeError(f"no ImageNet weights are available for {name}")
         arch.load_imagenet(model)
     return model
+
+
+class MemberMean(nn.Module):
+    """``mean_i(scale_i * member_i(x))``; ``scale_i`` is 1 / member i's temperature.
+
+    ``forward_features`` stacks the members' last feature maps along the channels and
+    ``forward_head`` undoes that, so Grad-CAM over the stack is Grad-CAM of the ensemble's logit."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.register_buffer("scales", torch.ones(len(members)))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([m.forward_features(x) for m in self.members], dim=1)
+
+    def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
+        parts = feats.chunk(len(self.members), dim=1)
+        return torch.stack([m.forward_head(f) * self.scales[i] for i, (m, f) in enumerate(zip(self.members, parts))]).mean(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 class Normalised(nn.Module):

@@ -197,6 +197,12 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
+    init = load_checkpoint(Path(cfg.init)) if cfg.init else None
+    if init is not None:  # checked before the slow part
+        if init.meta.arch != cfg.arch:
+            raise ValueError(f"{cfg.init}: architecture {init.meta.arch} differs from --arch {cfg.arch}")
+        if init.meta.members > 1:
+            raise ValueError(f"{cfg.init}: a packed ensemble of {init.meta.members} networks; start from one of its members")
     items = _load_items(cfg)
     if not items:
         raise ValueError("no training crops found")
@@ -210,10 +216,7 @@ def train(cfg: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
 
     arch = get_architecture(cfg.arch)
-    if cfg.init:
-        init = load_checkpoint(Path(cfg.init))
-        if init.meta.arch != cfg.arch:
-            raise ValueError(f"{cfg.init}: architecture {init.meta.arch} differs from --arch {cfg.arch}")
+    if init is not None:
         model = create_model(cfg.arch)
         model.load_state_dict({k: v.float() for k, v in init.state_dict.items()}, strict=True)
     else:

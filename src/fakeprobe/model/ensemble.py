@@ -1,0 +1,40 @@
+"""Several trained checkpoints packed into one: the mean of the members' calibrated logits.
+
+A packed ensemble is an ordinary checkpoint (one file, one hash, one temperature and threshold
+fitted to the ensemble's own output), so everything that runs a checkpoint runs it unchanged:
+``scan``, the ONNX export, calibration, Grad-CAM. Runtime ensembles (``--weights a --weights b``)
+average the same way but have no calibration of their own.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..core.errors import ModelError
+from .checkpoint import Checkpoint, ModelMeta
+from .registry import MemberMean
+
+
+def pack(checkpoints: list[Checkpoint], name: str) -> tuple[MemberMean, ModelMeta]:
+    """One model and its metadata from members that see the same crops.
+
+    The packed model's raw logit is the mean of the members' calibrated logits, so its temperature
+    starts at 1 and its threshold at the members' mean threshold: calibrate it before use."""
+    if len(checkpoints) < 2:
+        raise ModelError("pack at least two checkpoints")
+    first = checkpoints[0]
+    for c in checkpoints:
+        if c.meta.members != 1:
+            raise ModelError(f"{c.path}: already an ensemble; pack its members instead")
+        same = ("arch", "input_size", "mean", "std", "crop_margin", "align")
+        if any(getattr(c.meta, k) != getattr(first.meta, k) for k in same):
+            raise ModelError(f"{c.path}: ensemble members must share {', '.join(same)} ({first.path} differs)")
+    model = MemberMean([c.build() for c in checkpoints])
+    model.scales.copy_(torch.tensor([1.0 / c.meta.temperature for c in checkpoints]))
+    members = [{"sha256": c.sha256, "name": c.meta.name, "temperature": c.meta.temperature, "threshold": c.meta.threshold,
+                "training": c.meta.training} for c in checkpoints]
+    meta = dataclasses.replace(first.meta, name=name, members=len(checkpoints), temperature=1.0,
+                               threshold=sum(c.meta.threshold for c in checkpoints) / len(checkpoints),
+                               training={"ensemble_of": members})
+    return model.eval(), meta
