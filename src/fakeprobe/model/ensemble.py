@@ -15,6 +15,8 @@ from ..core.errors import ModelError
 from .checkpoint import Checkpoint, ModelMeta
 from .registry import MemberMean
 
+SHARED = ("arch", "input_size", "mean", "std", "crop_margin", "align")  # what every member must see alike
+
 
 def pack(checkpoints: list[Checkpoint], name: str) -> tuple[MemberMean, ModelMeta]:
     """One model and its metadata from members that see the same crops.
@@ -27,9 +29,8 @@ def pack(checkpoints: list[Checkpoint], name: str) -> tuple[MemberMean, ModelMet
     for c in checkpoints:
         if c.meta.members != 1:
             raise ModelError(f"{c.path}: already an ensemble; pack its members instead")
-        same = ("arch", "input_size", "mean", "std", "crop_margin", "align")
-        if any(getattr(c.meta, k) != getattr(first.meta, k) for k in same):
-            raise ModelError(f"{c.path}: ensemble members must share {', '.join(same)} ({first.path} differs)")
+        if any(getattr(c.meta, k) != getattr(first.meta, k) for k in SHARED):
+            raise ModelError(f"{c.path}: ensemble members must share {', '.join(SHARED)} ({first.path} differs)")
     model = MemberMean([c.build() for c in checkpoints])
     model.scales.copy_(torch.tensor([1.0 / c.meta.temperature for c in checkpoints]))
     members = [{"sha256": c.sha256, "name": c.meta.name, "temperature": c.meta.temperature, "threshold": c.meta.threshold,
