@@ -73,6 +73,7 @@ def test_scan_with_a_packed_ensemble_equals_the_runtime_ensemble(members, packed
     runtime = Detector(weights=[c.path for c in members], config=cfg).scan(face_clip)
     one_file = Detector(weights=packed, config=cfg).scan(face_clip)
     validate(json.loads(json.dumps(one_file.to_dict())))
+    assert one_file.detections and len(one_file.detections) == len(runtime.detections)
     assert one_file.model.name == "pair"
     assert one_file.model.sha256 == load_checkpoint(packed).sha256
     assert np.allclose([d.logit for d in one_file.detections], [d.logit for d in runtime.detections], atol=1e-4)
@@ -87,11 +88,15 @@ def test_gradcam_of_the_stack_is_gradcam_of_the_ensemble_logit(packed, crops):
     assert np.allclose(logits, TorchRunner(ck).logits(crops), atol=1e-4)
 
 
-def test_pack_refuses_members_that_see_other_crops(members, tmp_path):
+@pytest.mark.parametrize("change", [{"input_size": 96}, {"crop_margin": 1.5}, {"align": True}, {"mean": (0.5, 0.5, 0.5)}])
+def test_pack_refuses_members_that_see_other_crops(members, tmp_path, change):
     odd = tmp_path / "odd.safetensors"
-    save_checkpoint(odd, members[0].build(), dataclasses.replace(members[0].meta, input_size=96))
-    with pytest.raises(ModelError, match="input_size"):
+    save_checkpoint(odd, members[0].build(), dataclasses.replace(members[0].meta, **change))
+    with pytest.raises(ModelError, match="must share"):
         pack([members[0], load_checkpoint(odd)], "bad")
+
+
+def test_pack_needs_two_members(members):
     with pytest.raises(ModelError, match="at least two"):
         pack(members[:1], "one")
 
@@ -117,11 +122,12 @@ def test_bad_member_count_in_metadata_is_refused(packed, tmp_path):
     with safe_open(str(packed), framework="pt") as f:
         meta = json.loads(f.metadata()["fakeprobe"])
         state = {k: f.get_tensor(k) for k in f.keys()}
-    meta["members"] = 0
-    bad = tmp_path / "bad.safetensors"
-    save_file(state, str(bad), metadata={"fakeprobe": json.dumps(meta)})
-    with pytest.raises(ModelError, match="members"):
-        load_checkpoint(bad)
+    for wrong, message in ((0, "whole number"), (3, "holds the weights of 2")):
+        meta["members"] = wrong
+        bad = tmp_path / f"bad{wrong}.safetensors"
+        save_file(state, str(bad), metadata={"fakeprobe": json.dumps(meta)})
+        with pytest.raises(ModelError, match=message):
+            load_checkpoint(bad)
 
 
 def test_create_model_builds_the_packed_shape():

@@ -134,6 +134,9 @@ def load_checkpoint(path: Path | None = None) -> Checkpoint:
         get_architecture(meta.arch)
         if not isinstance(meta.members, int) or meta.members < 1:
             raise ValueError(f"members must be a whole number >= 1, not {meta.members!r}")
+        stored = len({k.split(".")[1] for k in state if k.startswith("members.")}) or 1
+        if stored != meta.members:
+            raise ValueError(f"it says {meta.members} member network(s) but holds the weights of {stored}")
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: bad metadata ({exc})") from None
     return Checkpoint(meta=meta, state_dict=state, path=path, sha256=file_sha256(path))

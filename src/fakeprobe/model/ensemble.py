@@ -11,6 +11,7 @@ import dataclasses
 
 import torch
 
+from .. import __version__
 from ..core.errors import ModelError
 from .checkpoint import Checkpoint, ModelMeta
 from .registry import MemberMean
@@ -35,7 +36,7 @@ def pack(checkpoints: list[Checkpoint], name: str) -> tuple[MemberMean, ModelMet
     model.scales.copy_(torch.tensor([1.0 / c.meta.temperature for c in checkpoints]))
     members = [{"sha256": c.sha256, "name": c.meta.name, "temperature": c.meta.temperature, "threshold": c.meta.threshold,
                 "training": c.meta.training} for c in checkpoints]
-    meta = dataclasses.replace(first.meta, name=name, members=len(checkpoints), temperature=1.0,
+    meta = dataclasses.replace(first.meta, name=name, version=__version__, members=len(checkpoints), temperature=1.0,
                                threshold=sum(c.meta.threshold for c in checkpoints) / len(checkpoints),
                                training={"ensemble_of": members})
     return model.eval(), meta

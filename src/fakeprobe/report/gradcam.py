@@ -1,6 +1,7 @@
 """Grad-CAM heatmaps: which parts of a face crop pushed the classifier towards "fake".
 
-Runs the torch model of one checkpoint (the first of an ensemble) on a handful of crops; the
+Runs the torch model of one checkpoint (the first of a ``--weights`` ensemble; a packed ensemble
+is one checkpoint, whose stacked feature maps give the map of its own logit) on a handful of crops; the
 class-activation map is taken at the output of the backbone's last conv stage
 (``forward_features``: ``conv_head`` + ``bn2`` in timm's EfficientNets), weighted by the gradient
 of the fake logit, kept where positive, upsampled to the crop and drawn with a colour-blind-safe
