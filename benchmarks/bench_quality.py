@@ -38,7 +38,7 @@ from fakeprobe.evaluation.fakeclips import FaceGeometry, blend_video
 from fakeprobe.evaluation.heldout import CachedScorer, FileCrops, analyse_crops
 from fakeprobe.faces.crop import CUT_SIZE
 from fakeprobe.model.calibration import fit_temperature, threshold_by_source
-from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
+from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.model.metrics import compute_metrics
 from fakeprobe.scan.analysis import Analyzer
 from fakeprobe.train.splits import CAL, TEST, TRAIN, source_of, split_of
@@ -279,7 +279,7 @@ def write_calibrated(weights: Path, cal: Calibration, dst: Path, fpr: float) -> 
         f"lowest threshold flagging at most {fpr:g} of the real files of every source in the dev benchmark's cal split "
         f"(per source: {', '.join(f'{s} {t:.3f}' for s, t in sorted(cal.per_source.items()))}); "
         f"temperature fitted on cal-split video logits (real, self- and cross-blended videos)")}
-    return save_checkpoint(dst, ckpt.build(), meta, half=ckpt.half)
+    return ckpt.save_as(dst, meta)
 
 
 def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict) -> str:

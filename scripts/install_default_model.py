@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, save_checkpoint
-from fakeprobe.model.registry import create_model
+from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
 
 
 def main() -> None:
@@ -25,9 +24,7 @@ def main() -> None:
     ckpt.meta.name = args.name
     ckpt.meta.training["data"] = args.data
     ckpt.meta.training["source_checkpoint_sha256"] = ckpt.sha256
-    model = create_model(ckpt.meta.arch, members=ckpt.meta.members)
-    model.load_state_dict(ckpt.state_dict, strict=True)
-    sha = save_checkpoint(DEFAULT_WEIGHTS, model, ckpt.meta, half=ckpt.half)  # the same weights: float16 stays float16
+    sha = ckpt.save_as(DEFAULT_WEIGHTS, ckpt.meta)
     print(f"installed {DEFAULT_WEIGHTS} (sha256 {sha}, {DEFAULT_WEIGHTS.stat().st_size / 1e6:.1f} MB)")
 
 

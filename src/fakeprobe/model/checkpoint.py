@@ -78,6 +78,10 @@ class Checkpoint:
         model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
 
+    def save_as(self, path: Path, meta: ModelMeta) -> str:
+        """These weights, stored as they are (float16 stays float16), with other metadata; returns the sha256."""
+        return save_checkpoint(path, self.build(), meta, half=self.half)
+
 
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()

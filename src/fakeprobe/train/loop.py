@@ -351,6 +351,6 @@ def recalibrate(weights: Path, cfg: TrainConfig, out: Path) -> dict:
     meta.training = {**meta.training, "threshold_rule": rule,
                      "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")},
                      "recalibrated_from_sha256": ckpt.sha256}
-    sha = save_checkpoint(out, net.model, meta, half=ckpt.half)
+    sha = ckpt.save_as(out, meta)
     return {"checkpoint": str(out), "sha256": sha, "temperature": temperature, "threshold": threshold, "rule": rule,
             "val": meta.training["val"]}
