@@ -77,6 +77,25 @@ def soften(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), img.shape[0] * rng.uniform(0.01, 0.025))
 
 
+def crush(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A starved-bitrate video frame: H.264 at CRF 40-51, an I-frame or (60 %) predicted from one or
+    two slightly shifted frames, so flat skin is smoothed into blocks while edges stay.
+
+    Like ``soften``, training applies it to a real crop *before* its fakes are made: studio video
+    downscaled and sent at a low bitrate (MEAD's clips here, ~85 kbit/s at 256 px) is crisp at the
+    edges and plastic on the skin, a look the CRF 18-40 applied alike to pairs never reaches, and
+    one that models trained on broadcast reals read as fake (MODEL_CARD.md, leave-mead-out)."""
+    h, w = img.shape[:2]
+    even = np.ascontiguousarray(img[: h // 2 * 2, : w // 2 * 2])
+    frames = [even]
+    if rng.random() < 0.6:
+        frames = [_shifted(even, rng) for _ in range(int(rng.integers(1, 3)))] + frames
+    out = h264(frames, int(rng.integers(40, 52)))
+    if out.shape[:2] != (h, w):
+        out = cv2.copyMakeBorder(out, 0, h - out.shape[0], 0, w - out.shape[1], cv2.BORDER_REPLICATE)
+    return out
+
+
 def reframe(img: np.ndarray, rng: np.random.Generator, most: float = 0.3) -> np.ndarray:
     """The crop of a picture whose frame ends close to the face: each edge, with probability 0.6,
     loses 2 % to ``most`` of the side, which is then filled by mirroring what is left, exactly as

@@ -23,7 +23,7 @@ from ..model.calibration import fit_temperature, threshold_at_fpr
 from ..model.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from ..model.metrics import compute_metrics, video_level
 from ..model.registry import Normalised, create_model, get_architecture
-from .augment import degrade_alike, reframe, robustness, soften
+from .augment import crush, degrade_alike, reframe, robustness, soften
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
 from .sbi import cross_blend, face_points_from5, self_blend
 
@@ -52,6 +52,7 @@ class TrainConfig:
     sharpening: float = 0.0  # with sbi: share of pairs sharpened alike (augment.degrade_alike)
     colour: float = 0.0  # with sbi: share of pairs given a strong colour cast alike (augment.degrade_alike)
     softening: float = 0.0  # with sbi: share of reals strongly softened before their fakes are made (augment.soften)
+    crushing: float = 0.0  # with sbi: share of reals starved of bitrate before their fakes are made (augment.crush)
     reframe: float = 0.0  # with sbi: share of pairs whose frame ends close to the face, mirrored alike (augment.reframe)
     val_max: int = 600  # validation reals (each with one fake in sbi mode)
     seed: int = 0
@@ -95,18 +96,21 @@ class PairDataset(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i))
         it = self.items[i % len(self.items)]
         img, scale = self._image(it)
-        soft_seed = None  # a softened real's donor face (cross blend) is softened alike
-        if self.augment and self.cfg.sbi and self.cfg.softening and it.label == 0 and rng.random() < self.cfg.softening:
-            soft_seed = int(rng.integers(2**32))
-            img = soften(img, np.random.default_rng(soft_seed))
+        before = []  # degradations of the real before its fakes are made; a cross blend's donor gets them alike
+        if self.augment and self.cfg.sbi and it.label == 0:
+            for share, degrade in ((self.cfg.softening, soften), (self.cfg.crushing, crush)):
+                if share and rng.random() < share:
+                    before.append((degrade, int(rng.integers(2**32))))
+        for degrade, seed in before:
+            img = degrade(img, np.random.default_rng(seed))
         out, labels = [img], [it.label]
         if self.cfg.sbi and it.label == 0:
             pts = self._points(it) * scale
             if self.cfg.xray_fraction > 0 and rng.random() < self.cfg.xray_fraction and len(self.reals) > 1:
                 donor = self.items[self.reals[int(rng.integers(len(self.reals)))]]
                 donor_img, donor_scale = self._image(donor)
-                if soft_seed is not None:
-                    donor_img = soften(donor_img, np.random.default_rng(soft_seed))
+                for degrade, seed in before:
+                    donor_img = degrade(donor_img, np.random.default_rng(seed))
                 fake, _ = cross_blend(img, it.lm5 * scale, pts, donor_img, donor.lm5 * donor_scale, rng)
             else:
                 fake, _ = self_blend(img, pts, rng)
@@ -316,7 +320,7 @@ def train(cfg: TrainConfig) -> dict:
     meta.training = {
         "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
         "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet and cfg.init is None, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
-        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None,
+        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None, "crushing": cfg.crushing if cfg.sbi else None,
         "reframe": cfg.reframe if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
         "sources": dict(sorted(Counter(it.source_name for it in train_items).items())),
         "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
