@@ -196,19 +196,22 @@ def test_reframe_fills_a_cut_as_crop_face_fills_a_crop_past_the_frame(face):
     assert np.array_equal(augment.reframe(face, rng), expected)
 
 
-def test_crush_flattens_fine_texture_but_keeps_edges_and_size():
-    """``crush``: a starved-bitrate frame smooths low-contrast texture (skin) away while a strong
-    edge keeps its contrast, unlike a blur; any size comes back unchanged."""
-    from fakeprobe.train.augment import crush
+@pytest.mark.parametrize("name", ["crush", "smooth_skin"])
+def test_pre_blend_degradations_flatten_fine_texture_but_keep_edges_and_size(name):
+    """``crush`` (a starved bitrate) and ``smooth_skin`` (a beauty filter) take low-contrast texture
+    (skin) away while a strong edge keeps its contrast, unlike a blur; the size comes back unchanged."""
+    from fakeprobe.train import augment
 
+    degrade = getattr(augment, name)
     rng = np.random.default_rng(0)
-    img = np.full((113, 111, 3), 120.0)
+    img = np.full((112, 112, 3), 120.0)
     img[:, 60:] = 230.0  # a strong edge
-    img[:, :50] += rng.normal(0, 5, (113, 50, 3))  # fine, low-contrast texture left of it
+    img[:, :50] += rng.normal(0, 5, (112, 50, 3))  # fine, low-contrast texture left of it
     img = np.clip(img, 0, 255).astype(np.uint8)
     for seed in range(6):
-        out = crush(img, np.random.default_rng(seed))
+        out = degrade(img, np.random.default_rng(seed))
         assert out.shape == img.shape and out.dtype == np.uint8
         flat = out[8:-8, 8:42].astype(np.float32)
         assert flat.std() < img[8:-8, 8:42].std() / 2  # texture mostly gone
         assert float(out[:, 70:100].mean() - out[:, 10:40].mean()) > 0.9 * 110  # the edge stays
+        assert abs(float(out[:, :50].mean()) - float(img[:, :50].mean())) < 4  # brightness stays

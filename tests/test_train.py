@@ -392,43 +392,46 @@ def test_reframe_cuts_a_real_and_its_fake_alike_after_degrading(photo, tmp_path,
         assert order[:3] == ["degrade", "reframe", "reframe"]
 
 
-@pytest.mark.parametrize("crushing, augment, crushed", [(1.0, True, 12), (0.0, True, 0), (1.0, False, 0)])
-def test_crushing_degrades_the_real_before_its_fake_is_made(photo, tmp_path, monkeypatch, crushing, augment, crushed):
-    """``--crushing``: the real crop is starved of bitrate and its fake blended from that crop (a
-    low-bitrate video, then manipulated), after any softening; never at validation."""
+@pytest.mark.parametrize("share, augment, degraded", [(1.0, True, 12), (0.0, True, 0), (1.0, False, 0)])
+def test_smoothing_and_crushing_degrade_the_real_before_its_fake_is_made(photo, tmp_path, monkeypatch, share, augment, degraded):
+    """``--smoothing`` and ``--crushing``: the real crop gets a beauty filter and a starved bitrate,
+    after any softening, and its fake is blended from the result (such a video, then manipulated);
+    never at validation."""
     from fakeprobe.train import loop
 
     face, item = _real_item(tmp_path, photo)
     order, blended_from = [], []
     monkeypatch.setattr(loop, "soften", lambda img, rng: order.append("soften") or img)
+    monkeypatch.setattr(loop, "smooth_skin", lambda img, rng: order.append("smooth") or img[::-1].copy())
     monkeypatch.setattr(loop, "crush", lambda img, rng: order.append("crush") or 255 - img)
     real_blend = loop.self_blend
     monkeypatch.setattr(loop, "self_blend", lambda img, pts, rng: blended_from.append(img) or real_blend(img, pts, rng))
     monkeypatch.setattr(loop, "degrade_alike", lambda out, rng, **kw: out)
-    cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=1.0, crushing=crushing, codec=0.0)
+    cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=1.0, smoothing=share, crushing=share, codec=0.0)
     ds = loop.PairDataset([item] * 12, {}, cfg, augment=augment, seed=0)
     reals = [ds[i][0][0].numpy() for i in range(12)]
-    assert order.count("crush") == crushed
-    if crushed:
-        assert order == ["soften", "crush"] * 12
-        assert all(np.array_equal(b, 255 - face) and np.array_equal(r, 255 - face) for b, r in zip(blended_from, reals))
+    assert order.count("crush") == order.count("smooth") == degraded
+    if degraded:
+        assert order == ["soften", "smooth", "crush"] * 12
+        expected = 255 - face[::-1]
+        assert all(np.array_equal(b, expected) and np.array_equal(r, expected) for b, r in zip(blended_from, reals))
     else:
         assert all(np.array_equal(b, face) for b in blended_from)
 
 
-def test_a_crushed_reals_donor_face_is_degraded_alike(photo, tmp_path, monkeypatch):
+def test_a_degraded_reals_donor_face_is_degraded_alike(photo, tmp_path, monkeypatch):
     from fakeprobe.train import loop
 
     _, items = zip(*(_real_item(tmp_path, photo, k) for k in (0, 1)))
     draws = []
-    monkeypatch.setattr(loop, "soften", lambda img, rng: draws.append(("soften", rng.random())) or img)
-    monkeypatch.setattr(loop, "crush", lambda img, rng: draws.append(("crush", rng.random())) or img)
+    for name in ("soften", "smooth_skin", "crush"):
+        monkeypatch.setattr(loop, name, lambda img, rng, name=name: draws.append((name, rng.random())) or img)
     monkeypatch.setattr(loop, "cross_blend", lambda img, lm5, pts, donor, dlm5, rng: (img, None))
-    cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=1.0, crushing=1.0, xray_fraction=1.0, codec=0.0)
+    cfg = loop.TrainConfig(data=[], out=tmp_path, sbi=True, softening=1.0, smoothing=1.0, crushing=1.0, xray_fraction=1.0, codec=0.0)
     ds = loop.PairDataset(list(items), {}, cfg, augment=True, seed=0)
     for i in range(4):
         ds[i]
-    assert len(draws) == 16
-    for k in range(4):  # per item: the real's two degradations, then the donor's, with the same draws
-        assert draws[4 * k : 4 * k + 2] == draws[4 * k + 2 : 4 * k + 4]
-        assert [d[0] for d in draws[4 * k : 4 * k + 2]] == ["soften", "crush"]
+    assert len(draws) == 24
+    for k in range(4):  # per item: the real's three degradations, then the donor's, with the same draws
+        assert draws[6 * k : 6 * k + 3] == draws[6 * k + 3 : 6 * k + 6]
+        assert [d[0] for d in draws[6 * k : 6 * k + 3]] == ["soften", "smooth_skin", "crush"]

@@ -285,7 +285,7 @@ def cmd_train(args) -> int:
         init=Path(args.init) if args.init else None, sbi=args.sbi, keep_fakes=args.keep_fakes, xray_fraction=args.xray, input_size=args.size, margin=args.margin,
         epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, exclude_sources=tuple(args.exclude_source or ()), codec=args.codec, sharpening=args.sharpening, colour=args.colour,
-        softening=args.softening, crushing=args.crushing, reframe=args.reframe,
+        softening=args.softening, smoothing=args.smoothing, crushing=args.crushing, reframe=args.reframe,
         val_max=args.val_max, seed=args.seed, device=args.device, workers=args.workers, threads=args.threads,
         time_limit_min=args.time_limit, resume=args.resume, target_fpr=args.target_fpr, name=args.name,
     )
@@ -475,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --sbi: share of real/fake pairs given a strong colour cast alike (white balance, saturation, gamma; 0-1)")
     t.add_argument("--softening", type=float, default=0.0,
                    help="with --sbi: share of real crops strongly softened (down to 20-60 %% and back, or blurred) before their fakes are made (0-1)")
+    t.add_argument("--smoothing", type=float, default=0.0,
+                   help="with --sbi: share of real crops given a beauty filter (edge-preserving smoothing) before their fakes are made (0-1)")
     t.add_argument("--crushing", type=float, default=0.0,
                    help="with --sbi: share of real crops H.264-encoded at CRF 40-51 (a starved bitrate) before their fakes are made (0-1)")
     t.add_argument("--reframe", type=float, default=0.0,

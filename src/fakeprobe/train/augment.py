@@ -78,22 +78,32 @@ def soften(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def crush(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A starved-bitrate video frame: H.264 at CRF 40-51, an I-frame or (60 %) predicted from one or
-    two slightly shifted frames, so flat skin is smoothed into blocks while edges stay.
+    """A frame of a starved-bitrate video, seen at our crop's scale: the crop enlarged 2x (about
+    the size a face has in a 256 px talking-head frame), H.264 at CRF 34-46 as an I-frame or (60 %)
+    predicted from one or two slightly shifted frames, and shrunk back. Flat skin is smoothed into
+    a plastic sheen while edges stay.
 
-    Like ``soften``, training applies it to a real crop *before* its fakes are made: studio video
-    downscaled and sent at a low bitrate (MEAD's clips here, ~85 kbit/s at 256 px) is crisp at the
-    edges and plastic on the skin, a look the CRF 18-40 applied alike to pairs never reaches, and
-    one that models trained on broadcast reals read as fake (MODEL_CARD.md, leave-mead-out)."""
+    Like ``soften``, training applies it to a real crop *before* its fakes are made (a low-bitrate
+    video, then manipulated): the CRF 18-40 that pairs get alike is coded at the crop's own small
+    size, where it blurs edges and blocks everything rather than flattening skin."""
     h, w = img.shape[:2]
-    even = np.ascontiguousarray(img[: h // 2 * 2, : w // 2 * 2])
-    frames = [even]
+    big = cv2.resize(img, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR)
+    frames = [big]
     if rng.random() < 0.6:
-        frames = [_shifted(even, rng) for _ in range(int(rng.integers(1, 3)))] + frames
-    out = h264(frames, int(rng.integers(40, 52)))
-    if out.shape[:2] != (h, w):
-        out = cv2.copyMakeBorder(out, 0, h - out.shape[0], 0, w - out.shape[1], cv2.BORDER_REPLICATE)
-    return out
+        frames = [_shifted(big, rng) for _ in range(int(rng.integers(1, 3)))] + frames
+    return cv2.resize(h264(frames, int(rng.integers(34, 47))), (w, h), interpolation=cv2.INTER_AREA)
+
+
+def smooth_skin(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A beauty filter or a camera's noise reduction: one or two edge-preserving (bilateral) passes
+    whose reach is relative to the side, so fine skin texture goes and the face's outlines stay.
+
+    Applied to a real crop before its fakes are made, as ``soften`` is: a smoothed real video,
+    then manipulated."""
+    side = img.shape[0]
+    for _ in range(int(rng.integers(1, 3))):
+        img = cv2.bilateralFilter(img, -1, float(rng.uniform(25, 60)), side * float(rng.uniform(0.015, 0.035)))
+    return img
 
 
 def reframe(img: np.ndarray, rng: np.random.Generator, most: float = 0.3) -> np.ndarray:

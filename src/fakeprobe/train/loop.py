@@ -23,7 +23,7 @@ from ..model.calibration import fit_temperature, threshold_at_fpr
 from ..model.checkpoint import ModelMeta, load_checkpoint, save_checkpoint
 from ..model.metrics import compute_metrics, video_level
 from ..model.registry import Normalised, create_model, get_architecture
-from .augment import crush, degrade_alike, reframe, robustness, soften
+from .augment import crush, degrade_alike, reframe, robustness, smooth_skin, soften
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
 from .sbi import cross_blend, face_points_from5, self_blend
 
@@ -52,6 +52,7 @@ class TrainConfig:
     sharpening: float = 0.0  # with sbi: share of pairs sharpened alike (augment.degrade_alike)
     colour: float = 0.0  # with sbi: share of pairs given a strong colour cast alike (augment.degrade_alike)
     softening: float = 0.0  # with sbi: share of reals strongly softened before their fakes are made (augment.soften)
+    smoothing: float = 0.0  # with sbi: share of reals given a beauty filter before their fakes are made (augment.smooth_skin)
     crushing: float = 0.0  # with sbi: share of reals starved of bitrate before their fakes are made (augment.crush)
     reframe: float = 0.0  # with sbi: share of pairs whose frame ends close to the face, mirrored alike (augment.reframe)
     val_max: int = 600  # validation reals (each with one fake in sbi mode)
@@ -98,7 +99,7 @@ class PairDataset(Dataset):
         img, scale = self._image(it)
         before = []  # degradations of the real before its fakes are made; a cross blend's donor gets them alike
         if self.augment and self.cfg.sbi and it.label == 0:
-            for share, degrade in ((self.cfg.softening, soften), (self.cfg.crushing, crush)):
+            for share, degrade in ((self.cfg.softening, soften), (self.cfg.smoothing, smooth_skin), (self.cfg.crushing, crush)):
                 if share and rng.random() < share:
                     before.append((degrade, int(rng.integers(2**32))))
         for degrade, seed in before:
@@ -320,7 +321,7 @@ def train(cfg: TrainConfig) -> dict:
     meta.training = {
         "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
         "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet and cfg.init is None, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
-        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None, "crushing": cfg.crushing if cfg.sbi else None,
+        "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None, "smoothing": cfg.smoothing if cfg.sbi else None, "crushing": cfg.crushing if cfg.sbi else None,
         "reframe": cfg.reframe if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
         "sources": dict(sorted(Counter(it.source_name for it in train_items).items())),
         "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
