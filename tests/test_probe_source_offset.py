@@ -37,6 +37,7 @@ def test_real_crops_by_source_skip_fakes_and_empty_files(probe_module, photo, tm
     crops = probe_module.real_crops(tmp_path, per_source=5)
     assert sorted(crops) == ["example", "talking heads", "tv_faces", "utkface"]
     assert len(crops["tv_faces"]) == 1 and np.array_equal(crops["tv_faces"][0], face[::-1])  # the middle crop
+    assert sorted(probe_module.real_crops(tmp_path, per_source=5, families=True)) == ["example", "mead", "tv_faces", "utkface"]
 
 
 def test_every_operation_keeps_the_crop_and_sharpening_changes_the_score(probe_module, photo, checkpoint):
@@ -47,3 +48,15 @@ def test_every_operation_keeps_the_crop_and_sharpening_changes_the_score(probe_m
     table = probe_module.probe(checkpoint, {"utkface": np.stack([face, face[:, ::-1]])})
     assert list(table) == list(probe_module.OPERATIONS)
     assert table["as cut"]["utkface"] != table["unsharp mask 1.5/1"]["utkface"]
+
+
+def test_operations_can_be_chosen_and_an_unknown_one_is_refused_by_name(probe_module, photo, checkpoint, capsys):
+    face = cv2.resize(photo[30:230, 130:330], (224, 224))
+    table = probe_module.probe(checkpoint, {"mead": np.stack([face])}, ["as cut", "noise 6"])
+    assert list(table) == ["as cut", "noise 6"] and table["as cut"]["mead"] != table["noise 6"]["mead"]
+    assert probe_module.OPERATIONS["noise 6"](face).tobytes() == probe_module.OPERATIONS["noise 6"](face).tobytes()  # one fixed draw
+    top = probe_module.OPERATIONS["mirrored top 15 %"](face)
+    assert np.array_equal(top[33:], face[33:]) and np.array_equal(top[0], face[66])
+    with pytest.raises(SystemExit) as exc:
+        probe_module.main([str(checkpoint), "--operations", "as cut,sepia"])
+    assert exc.value.code == 2 and "unknown operation(s): sepia" in capsys.readouterr().err
