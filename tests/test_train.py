@@ -435,3 +435,34 @@ def test_a_degraded_reals_donor_face_is_degraded_alike(photo, tmp_path, monkeypa
     for k in range(4):  # per item: the real's three degradations, then the donor's, with the same draws
         assert draws[6 * k : 6 * k + 3] == draws[6 * k + 3 : 6 * k + 6]
         assert [d[0] for d in draws[6 * k : 6 * k + 3]] == ["soften", "smooth_skin", "crush"]
+
+
+@pytest.mark.parametrize("balance, mead_share", [(0.0, 0.1), (0.5, 0.25), (1.0, 0.5)])
+def test_source_weights_give_each_source_its_balanced_share(balance, mead_share):
+    from fakeprobe.train.data import CropItem
+    from fakeprobe.train.loop import source_weights
+
+    lm5 = np.zeros((5, 2), np.float32)
+    items = [CropItem(Path(f"tv{i}.png"), 0, "", f"/d/tv_faces/lrcar_{i:05d}.mp4", lm5) for i in range(90)]
+    items += [CropItem(Path(f"m{i}.png"), 0, "", "/d/clips/real/mead_W009_front_sad.mp4", lm5) for i in range(10)]
+    w = source_weights(items, balance)
+    assert w.shape == (100,) and w.sum() == pytest.approx(1.0)
+    assert w[90:].sum() == pytest.approx(mead_share)  # 10 ** (1 - b) / (90 ** (1 - b) + 10 ** (1 - b))
+    assert np.ptp(w[:90]) == 0 and np.ptp(w[90:]) == 0  # alike within a source
+
+
+def test_balanced_training_draws_by_source_weight_and_records_it(real_crops, tmp_path, monkeypatch):
+    """``--balance-sources``: the epoch's order is drawn with the source weights (repeat visits get
+    distinct indices, so fresh fakes), and the share is kept in the checkpoint's training record."""
+    from fakeprobe.train import loop
+
+    orders, drawn_with = [], []
+    real_loader, real_weights = loop.DataLoader, loop.source_weights
+    monkeypatch.setattr(loop, "DataLoader", lambda ds, **kw: orders.append((len(ds), list(kw["sampler"]))) or real_loader(ds, **kw))
+    monkeypatch.setattr(loop, "source_weights", lambda items, b: drawn_with.append(b) or real_weights(items, b))
+    rc, _, err = _cli("train", "--data", real_crops, "--out", tmp_path / "m", "--sbi", *FAST, "--balance-sources", "1")
+    assert rc == 0, err
+    assert drawn_with == [1.0]
+    (n, order), = orders
+    assert len(order) == 2 * 2 and len(set(order)) == len(order) and all(i >= 0 for i in order)
+    assert load_checkpoint(tmp_path / "m" / "best.safetensors").meta.training["balance_sources"] == 1.0

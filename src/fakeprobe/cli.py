@@ -285,7 +285,7 @@ def cmd_train(args) -> int:
         init=Path(args.init) if args.init else None, sbi=args.sbi, keep_fakes=args.keep_fakes, xray_fraction=args.xray, input_size=args.size, margin=args.margin,
         epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, exclude_sources=tuple(args.exclude_source or ()), codec=args.codec, sharpening=args.sharpening, colour=args.colour,
-        softening=args.softening, smoothing=args.smoothing, crushing=args.crushing, reframe=args.reframe,
+        softening=args.softening, smoothing=args.smoothing, crushing=args.crushing, reframe=args.reframe, balance_sources=args.balance_sources,
         val_max=args.val_max, seed=args.seed, device=args.device, workers=args.workers, threads=args.threads,
         time_limit_min=args.time_limit, resume=args.resume, target_fpr=args.target_fpr, name=args.name,
     )
@@ -481,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --sbi: share of real crops H.264-encoded at CRF 40-51 (a starved bitrate) before their fakes are made (0-1)")
     t.add_argument("--reframe", type=float, default=0.0,
                    help="with --sbi: share of real/fake pairs cut as if the picture's frame ended close to the face, the rest mirrored alike (0-1)")
+    t.add_argument("--balance-sources", type=float, default=0.0, metavar="B",
+                   help="draw training crops so that a source's share goes with its crop count ** (1 - B): 0 every crop alike (default), 1 every source alike")
     t.add_argument("--val-max", type=int, default=600)
     t.add_argument("--target-fpr", type=float, default=0.05, help="threshold flags this share of validation reals")
     t.add_argument("--seed", type=int, default=0)

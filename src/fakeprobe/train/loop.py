@@ -26,6 +26,7 @@ from ..model.registry import Normalised, create_model, get_architecture
 from .augment import crush, degrade_alike, reframe, robustness, smooth_skin, soften
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
 from .sbi import cross_blend, face_points_from5, self_blend
+from .splits import source_of
 
 
 @dataclass
@@ -54,6 +55,7 @@ class TrainConfig:
     softening: float = 0.0  # with sbi: share of reals strongly softened before their fakes are made (augment.soften)
     smoothing: float = 0.0  # with sbi: share of reals given a beauty filter before their fakes are made (augment.smooth_skin)
     crushing: float = 0.0  # with sbi: share of reals starved of bitrate before their fakes are made (augment.crush)
+    balance_sources: float = 0.0  # 0: every crop as often; 1: every source as often; between: a source's share ~ size ** (1 - b)
     reframe: float = 0.0  # with sbi: share of pairs whose frame ends close to the face, mirrored alike (augment.reframe)
     val_max: int = 600  # validation reals (each with one fake in sbi mode)
     seed: int = 0
@@ -123,6 +125,15 @@ class PairDataset(Dataset):
                 frame_seed = int(rng.integers(2**32))
                 out = [reframe(img, np.random.default_rng(frame_seed)) for img in out]
         return torch.from_numpy(np.stack(out)), torch.tensor(labels, dtype=torch.float32)
+
+
+def source_weights(items: list[CropItem], balance: float) -> np.ndarray:
+    """Sampling probabilities of ``items`` that give each source (``splits.source_of``) a share
+    proportional to its crop count ** (1 - balance): 0 leaves every crop alike, 1 every source alike."""
+    sources = [source_of(it.source) for it in items]
+    counts = Counter(sources)
+    w = np.array([counts[s] ** -balance for s in sources], np.float64)
+    return w / w.sum()
 
 
 def _collate(batch):
@@ -252,6 +263,7 @@ def train(cfg: TrainConfig) -> dict:
     if len(np.unique(val_y)) < 2:  # no AUC, so no epoch could ever be kept as the best
         raise ValueError(f"the validation split ({len(val_items)} crops from {len({it.group for it in val_items})} sources) holds only "
                          f"{'fake' if val_y.min() == 1 else 'real'} crops; add more source videos or raise --val-fraction")
+    weights = source_weights(train_items, cfg.balance_sources) if cfg.balance_sources else None
     state_path = out / "state.pt"
     first_epoch, best_auc, history = 0, -1.0, []
     step_count, trained_s = 0, 0.0
@@ -272,7 +284,10 @@ def train(cfg: TrainConfig) -> dict:
         rng = np.random.default_rng((cfg.seed, epoch))  # per epoch: a resumed run draws the same order
         need = steps * loader_batch
         n = len(train_ds)
-        order = np.concatenate([rng.permutation(n) + k * n for k in range(math.ceil(need / n))])[:need].tolist()
+        if cfg.balance_sources:
+            order = (rng.choice(n, size=need, p=weights) + n * rng.integers(0, 1 << 20, need)).tolist()
+        else:
+            order = np.concatenate([rng.permutation(n) + k * n for k in range(math.ceil(need / n))])[:need].tolist()
         loader = DataLoader(train_ds, batch_size=loader_batch, sampler=order, num_workers=cfg.workers, collate_fn=_collate,
                             persistent_workers=False, pin_memory=device.type == "cuda", drop_last=True,
                             prefetch_factor=4 if cfg.workers else None)
@@ -322,7 +337,7 @@ def train(cfg: TrainConfig) -> dict:
         "data": [Path(d).name for d in cfg.data], "sbi": cfg.sbi, "xray_fraction": cfg.xray_fraction, "epochs_run": len(history),
         "train_crops": len(train_items), "val_crops": len(val_items), "imagenet_start": cfg.imagenet and cfg.init is None, "init": Path(cfg.init).name if cfg.init else None, "batch_size": cfg.batch_size,
         "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None, "smoothing": cfg.smoothing if cfg.sbi else None, "crushing": cfg.crushing if cfg.sbi else None,
-        "reframe": cfg.reframe if cfg.sbi else None, "exclude_sources": list(cfg.exclude_sources),
+        "reframe": cfg.reframe if cfg.sbi else None, "balance_sources": cfg.balance_sources, "exclude_sources": list(cfg.exclude_sources),
         "sources": dict(sorted(Counter(it.source_name for it in train_items).items())),
         "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
         "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": rule,
