@@ -11,6 +11,7 @@ sets that source apart; an operation that moves every source alike says little.
 from __future__ import annotations
 
 import argparse
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,15 +83,27 @@ def source_group(path: str, families: bool = False) -> str:
     return source if families or source in ("tv_faces", "utkface") else "talking heads"
 
 
-def real_crops(crops_dir: Path, per_source: int, seed: int = 0, families: bool = False) -> dict[str, np.ndarray]:
-    """The middle crop of each real file as found (no blended or re-encoded copy), up to
-    ``per_source`` files per source, drawn at random."""
+def real_files(work: Path) -> set[str]:
+    """The real files as found (no blended or re-encoded copy, no fake) that the dev benchmark's
+    listings name; its crop cache also holds the fakes and their re-encodes, of every source."""
+    listings = [work / n for n in ("files.csv", "files_reals_only.csv") if (work / n).exists()]
+    if not listings:
+        raise SystemExit(f"{work}: no files.csv; run bench_quality.py first")
+    reals = set()
+    for listing in listings:
+        with open(listing, newline="") as f:
+            reals |= {r["path"] for r in csv.DictReader(f) if r["label"] == "0" and r["kind"] == "orig" and r["condition"] == "clean"}
+    return reals
+
+
+def real_crops(work: Path, per_source: int, seed: int = 0, families: bool = False) -> dict[str, np.ndarray]:
+    """The middle crop of each real file as found, up to ``per_source`` files per source, drawn at
+    random, from the dev benchmark's crop cache in ``work``."""
+    reals = real_files(work)
     by_source: dict[str, list[np.ndarray]] = {}
-    for f in sorted(crops_dir.glob("*.npz")):
-        if any(k in f.name for k in (".sbi", ".cross", ".none")):
-            continue
+    for f in sorted((work / "crops").glob("*.npz")):
         fc = FileCrops.load(f)
-        if len(fc.crops):
+        if fc.path in reals and len(fc.crops):
             by_source.setdefault(source_group(fc.path, families), []).append(fc.crops[len(fc.crops) // 2])
     rng = np.random.default_rng(seed)
     return {s: np.stack([c[i] for i in rng.permutation(len(c))[:per_source]]) for s, c in sorted(by_source.items())}
@@ -107,7 +120,7 @@ def probe(weights: Path, crops: dict[str, np.ndarray], operations: list[str] | N
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights", type=Path, nargs="+")
-    ap.add_argument("--crops", type=Path, default=Path("runs/devbench/crops"), help="bench_quality.py's crop cache")
+    ap.add_argument("--work", type=Path, default=Path("runs/devbench"), help="bench_quality.py's work folder (files.csv, crops/)")
     ap.add_argument("--per-source", type=int, default=60)
     ap.add_argument("--families", action="store_true", help="each talking-head family (mead, grid, ...) on its own")
     ap.add_argument("--operations", help=f"comma-separated, of: {', '.join(OPERATIONS)} (default: all)")
@@ -116,9 +129,9 @@ def main(argv=None) -> int:
     unknown = [o for o in operations if o not in OPERATIONS]
     if unknown:
         ap.error(f"unknown operation(s): {', '.join(unknown)} (known: {', '.join(OPERATIONS)})")
-    crops = real_crops(args.crops, args.per_source, families=args.families)
+    crops = real_crops(args.work, args.per_source, families=args.families)
     if not crops:
-        raise SystemExit(f"{args.crops}: no cached real crops; run bench_quality.py first")
+        raise SystemExit(f"{args.work}: no cached real crops; run bench_quality.py first")
     for weights in args.weights:
         table = probe(weights, crops, operations)
         print(f"\n{weights}\n\n| operation | " + " | ".join(f"{s} ({len(crops[s])})" for s in crops) + " |")

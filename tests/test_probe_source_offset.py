@@ -22,22 +22,39 @@ def probe_module():
     return module
 
 
-def _save(folder: Path, name: str, origin: str, crops: np.ndarray) -> None:
-    FileCrops(origin, crops, np.zeros(len(crops), np.int64)).save(folder / name)
+def _save(work: Path, name: str, origin: str, crops: np.ndarray, label: int = 0, kind: str = "orig", condition: str = "clean") -> None:
+    """A cached crop file and its row in the bench's listing."""
+    (work / "crops").mkdir(exist_ok=True)
+    FileCrops(origin, crops, np.zeros(len(crops), np.int64)).save(work / "crops" / name)
+    listing = work / "files.csv"
+    new = not listing.exists()
+    with open(listing, "a") as f:
+        if new:
+            f.write("path,label,kind,source,split,condition,origin\n")
+        f.write(f"{origin},{label},{kind},x,test,{condition},{origin}\n")
 
 
-def test_real_crops_by_source_skip_fakes_and_empty_files(probe_module, photo, tmp_path):
+def test_real_crops_by_source_take_only_the_benchs_real_files(probe_module, photo, tmp_path):
     face = cv2.resize(photo[30:230, 130:330], (224, 224))
     _save(tmp_path, "a_lrcar_00001.npz", "/d/tv_faces/lrcar_00001.mp4", np.stack([face, face[::-1], face]))
-    _save(tmp_path, "b_lrcar_00002.sbi.npz", "/w/fakes/lrcar_00002.sbi.mp4", np.stack([face]))
+    _save(tmp_path, "b_lrcar_00002.sbi.npz", "/w/fakes/lrcar_00002.sbi.mp4", np.stack([face]), label=1, kind="sbi")
     _save(tmp_path, "c_1_0_0_2017.npz", "/d/utkface/1_0_0_2017.jpg", np.stack([face]))
     _save(tmp_path, "d_grid_x.npz", "/d/clips/real/grid_x.mpg", np.zeros((0, 224, 224, 3), np.uint8))
     _save(tmp_path, "e_astronaut.npz", "/repo/examples/astronaut.mp4", np.stack([face]))
     _save(tmp_path, "f_mead_x.npz", "/d/clips/real/mead_x.mp4", np.stack([face]))
+    _save(tmp_path, "g_sadtalker_y.npz", "/d/clips/fake/sadtalker_y.gif", np.stack([face]), label=1, kind="talking_head")
+    _save(tmp_path, "h_mead_x.npz", "/w/perturbed/crf=40/mead_x.mp4", np.stack([face]), condition="crf=40")
+    FileCrops("/d/clips/real/voxceleb2_z.mp4", np.stack([face]), np.zeros(1, np.int64)).save(tmp_path / "crops" / "i_vox.npz")  # not listed
     crops = probe_module.real_crops(tmp_path, per_source=5)
     assert sorted(crops) == ["example", "talking heads", "tv_faces", "utkface"]
+    assert len(crops["talking heads"]) == 1  # mead only: no fake, no re-encoded copy, nothing unlisted
     assert len(crops["tv_faces"]) == 1 and np.array_equal(crops["tv_faces"][0], face[::-1])  # the middle crop
     assert sorted(probe_module.real_crops(tmp_path, per_source=5, families=True)) == ["example", "mead", "tv_faces", "utkface"]
+
+
+def test_a_work_folder_without_a_listing_is_refused(probe_module, tmp_path):
+    with pytest.raises(SystemExit, match="no files.csv"):
+        probe_module.real_crops(tmp_path, per_source=5)
 
 
 def test_every_operation_keeps_the_crop_and_sharpening_changes_the_score(probe_module, photo, checkpoint):
