@@ -1,6 +1,6 @@
 """What moves a model's score on the real faces of each source: the median raw logit of cached
 dev-benchmark crops (one per real file) as cut, and after one picture operation applied to all
-(MODEL_CARD.md, "Why a source never seen is flagged", "Leave-mead-out: four fixes tried").
+(MODEL_CARD.md, "Why a source never seen is flagged", "Leave-mead-out: five fixes tried").
 
 A source that an operation moves toward the others, and no other source with it, points at what
 sets that source apart; an operation that moves every source alike says little.

@@ -478,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--smoothing", type=float, default=0.0,
                    help="with --sbi: share of real crops given a beauty filter (edge-preserving smoothing) before their fakes are made (0-1)")
     t.add_argument("--crushing", type=float, default=0.0,
-                   help="with --sbi: share of real crops H.264-encoded at CRF 40-51 (a starved bitrate) before their fakes are made (0-1)")
+                   help="with --sbi: share of real crops H.264-encoded at a starved bitrate (CRF 34-46, coded at 2x the crop) before their fakes are made (0-1)")
     t.add_argument("--reframe", type=float, default=0.0,
                    help="with --sbi: share of real/fake pairs cut as if the picture's frame ended close to the face, the rest mirrored alike (0-1)")
     t.add_argument("--balance-sources", type=float, default=0.0, metavar="B",

@@ -26,7 +26,6 @@ from ..model.registry import Normalised, create_model, get_architecture
 from .augment import crush, degrade_alike, reframe, robustness, smooth_skin, soften
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
 from .sbi import cross_blend, face_points_from5, self_blend
-from .splits import source_of
 
 
 @dataclass
@@ -128,9 +127,9 @@ class PairDataset(Dataset):
 
 
 def source_weights(items: list[CropItem], balance: float) -> np.ndarray:
-    """Sampling probabilities of ``items`` that give each source (``splits.source_of``) a share
+    """Sampling probabilities of ``items`` that give each source (``CropItem.source_name``) a share
     proportional to its crop count ** (1 - balance): 0 leaves every crop alike, 1 every source alike."""
-    sources = [source_of(it.source) for it in items]
+    sources = [it.source_name for it in items]
     counts = Counter(sources)
     w = np.array([counts[s] ** -balance for s in sources], np.float64)
     return w / w.sum()
