@@ -70,3 +70,43 @@ def test_a_model_the_bench_never_scored_is_named(combine, checkpoint, tmp_path):
     work = _bench_dir(tmp_path, {})
     with pytest.raises(SystemExit, match="no cached logits"):
         combine.main([f"m={checkpoint}", "--work", str(work)])
+
+
+def _reals_only_dir(tmp_path: Path, logits: dict[str, dict[str, float]]) -> Path:
+    """A ``bench_quality.py --reals-only`` work folder: held-out real files of two sources."""
+    rows = [dict(path=f"{split}/{source}{i}.mp4", source=source, split=split)
+            for split in ("cal", "test") for source in ("tv_faces", "mead") for i in range(10)]
+    rows.append(dict(path="test/example.mp4", source="example", split="test"))
+    with open(tmp_path / "files_reals_only.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "label", "kind", "source", "split", "condition", "origin"])
+        w.writeheader()
+        w.writerows({**r, "label": 0, "kind": "orig", "condition": "clean", "origin": r["path"]} for r in rows)
+    (tmp_path / "logits").mkdir()
+    for sha, z in logits.items():
+        (tmp_path / "logits" / f"{sha[:16]}.json").write_text(json.dumps(z))
+    return tmp_path
+
+
+def test_reals_only_weights_members_by_their_own_temperatures(combine, checkpoint, tmp_path, capsys):
+    """A pack divides each member's logit by its temperature: a hot member (T = 100) barely moves
+    the mean, so the sharp member alone decides whether mead, left out, lands over the threshold."""
+    base = load_checkpoint(checkpoint)
+    training = {**base.meta.training, "exclude_sources": ["mead"]}
+    sharp, hot = tmp_path / "sharp.safetensors", tmp_path / "hot.safetensors"
+    save_checkpoint(sharp, base.build(), dataclasses.replace(base.meta, name="sharp", temperature=1.0, training=training))
+    save_checkpoint(hot, base.build(), dataclasses.replace(base.meta, name="hot", temperature=100.0, training=training))
+    tv = {f"{s}/tv_faces{i}.mp4": -2.0 + 0.1 * i for s in ("cal", "test") for i in range(10)}
+    sharp_z = {**tv, **{f"{s}/mead{i}.mp4": 3.0 for s in ("cal", "test") for i in range(10)}, "test/example.mp4": -5.0}
+    hot_z = {**{p: 100 * z for p, z in tv.items()}, **{f"{s}/mead{i}.mp4": -300.0 for s in ("cal", "test") for i in range(10)},
+             "test/example.mp4": -500.0}
+    (tmp_path / "bench").mkdir()
+    work = _reals_only_dir(tmp_path / "bench", {load_checkpoint(sharp).sha256: sharp_z, load_checkpoint(hot).sha256: hot_z})
+    assert combine.main(["--reals-only", "--loso", "mead", f"sharp={sharp}", f"hot={hot}", "--work", str(work)]) == 0
+    out = capsys.readouterr().out
+    assert "AUC" not in out
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in out.splitlines()
+            if line.startswith("| sharp") or line.startswith("| hot")}
+    assert rows["sharp"][-1] == "20/20" and rows["hot"][-1] == "0/20"
+    # mead's mean (3 / 1 - 300 / 100) / 2 = 0 is over tv_faces' highest, -1.1; without the temperatures
+    # it would be (3 - 300) / 2, far under
+    assert rows["sharp + hot"][-1] == "20/20"
