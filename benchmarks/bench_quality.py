@@ -197,14 +197,20 @@ def crops_of(entries: list[Entry], work: Path, log, shard: tuple[int, int] = (0,
     return out
 
 
-def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str, FileCrops], work: Path, log) -> dict[str, float | None]:
-    """Raw file logits of one model, cached by its weights' hash."""
+def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str, FileCrops], work: Path, log,
+                 tta: str = "none") -> dict[str, float | None]:
+    """Raw file logits of one model, cached by its weights' hash; with ``tta="mirror"`` the mean of
+    its file logits on the crops as cut and mirrored left to right (each cached)."""
+    if tta == "mirror":
+        plain = model_logits(name, weights, entries, crops, work, log)
+        mirrored = model_logits(name, weights, entries, crops, work, log, tta="mirrored")
+        return {p: None if z is None or mirrored[p] is None else (z + mirrored[p]) / 2 for p, z in plain.items()}
     ckpt = load_checkpoint(weights)
-    cache = work / "logits" / f"{ckpt.sha256[:16]}.json"
+    cache = work / "logits" / f"{ckpt.sha256[:16]}{'-mirrored' if tta == 'mirrored' else ''}.json"
     known = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [e for e in entries if e.path not in known]
     if todo:
-        scorer = CachedScorer(ckpt)
+        scorer = CachedScorer(ckpt, mirrored=tta == "mirrored")
         t0 = time.time()
         for e in todo:
             known[e.path] = scorer.file_logit(crops[e.path])
@@ -338,8 +344,13 @@ def main(argv=None) -> int:
     ap.add_argument("--analysed-only", action="store_true", help="score only the files whose analysis is cached")
     ap.add_argument("--trained-by", action="append", default=[], metavar="WEIGHTS",
                     help="also leave out the clips this checkpoint trained on (e.g. the start of a fine-tune)")
+    ap.add_argument("--tta", choices=("none", "mirror"), default="none",
+                    help="mirror: every model scores each file as the mean of its crops as cut and mirrored (what "
+                         "test-time mirror averaging would give; scan does not mirror, so not with --write-calibrated)")
     ap.add_argument("--out", help="write the markdown table here")
     args = ap.parse_args(argv)
+    if args.tta != "none" and args.write_calibrated:
+        ap.error("--write-calibrated calibrates for scan, which does not mirror: leave out --tta")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
 
@@ -374,10 +385,11 @@ def main(argv=None) -> int:
         log(f"scoring the {len(crops)} of {len(entries)} files analysed so far")
         entries = [e for e in entries if e.path in crops]
     loso_models = {f"without {s}": w for s, w in loso.items()}
-    logits = {n: model_logits(n, Path(w), entries, crops, work, log) for n, w in models.items()}
+    logits = {n: model_logits(n, Path(w), entries, crops, work, log, args.tta) for n, w in models.items()}
     # a LOSO model needs only what its calibration and its flagged share use
     needed = [e for e in entries if e.condition == "clean" and (e.kind == "orig" or e.split == CAL)]
-    logits.update({n: defaultdict(lambda: None, model_logits(n, Path(w), needed, crops, work, log)) for n, w in loso_models.items()})
+    logits.update({n: defaultdict(lambda: None, model_logits(n, Path(w), needed, crops, work, log, args.tta))
+                   for n, w in loso_models.items()})
     cals = {}
     for n, w in models.items():
         if n in args.calibrate:

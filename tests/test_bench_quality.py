@@ -87,3 +87,22 @@ def test_reals_only_report_of_a_left_out_source(bench):
     table = bench.report({}, {"tv_faces": "without tv_faces"}, entries, {"without tv_faces": logits}, {}, {"without tv_faces": cal})
     assert table.splitlines()[0].startswith("| left-out source |")
     assert "| tv_faces | without tv_faces |" in table and "3/10 (30.0 %)" in table
+
+
+def test_mirror_averaging_is_the_mean_of_the_cached_plain_and_mirrored_logits(bench, checkpoint, tmp_path):
+    import json
+
+    sha = load_checkpoint(checkpoint).sha256[:16]
+    entries = [bench.Entry(name, 0, "orig", "tv_faces", bench.CAL, "clean", name) for name in ("a", "b", "c")]
+    (tmp_path / "logits").mkdir()
+    (tmp_path / "logits" / f"{sha}.json").write_text(json.dumps({"a": 1.0, "b": -3.0, "c": 2.0}))
+    (tmp_path / "logits" / f"{sha}-mirrored.json").write_text(json.dumps({"a": 3.0, "b": -1.0, "c": None}))
+    got = bench.model_logits("m", checkpoint, entries, {}, tmp_path, print, tta="mirror")  # all cached: nothing scored
+    assert got == {"a": 2.0, "b": -2.0, "c": None}
+    assert bench.model_logits("m", checkpoint, entries, {}, tmp_path, print) == {"a": 1.0, "b": -3.0, "c": 2.0}
+
+
+def test_mirror_averaging_cannot_write_a_calibration_for_scan(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--tta", "mirror", "--model", "m=w.safetensors", "--calibrate", "m", "--write-calibrated", "m=out.safetensors"])
+    assert "does not mirror" in capsys.readouterr().err

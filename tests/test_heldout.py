@@ -64,3 +64,18 @@ def test_crops_cached_at_224_shrink_to_exactly_the_scan_crops(make_detector, sco
     scanned = analyse_crops(detector.analyzer, face_clip, size, detector.margin)
     assert len(scanned.crops) > 0
     np.testing.assert_array_equal(scorer.at_input_size(cached.crops), scanned.crops)
+
+
+def test_a_mirrored_scorer_scores_the_mirror_image(checkpoint, scorer, photo):
+    import cv2
+
+    size = scorer.ckpt.meta.input_size
+    face = cv2.resize(photo[30:230, 130:330], (size, size))
+    mirrored = CachedScorer(scorer.ckpt, scorer.config, mirrored=True)
+    fc = FileCrops("a.mp4", np.stack([face, face]), np.array([0, 0]))
+    flipped = FileCrops("a.mp4", np.ascontiguousarray(fc.crops[:, :, ::-1]), fc.tracks)
+    assert mirrored.file_logit(fc) == pytest.approx(scorer.file_logit(flipped), abs=1e-5)
+    assert mirrored.file_logit(fc) != pytest.approx(scorer.file_logit(fc), abs=1e-3)  # the photo is not symmetric
+    symmetric = np.concatenate([face[:, : size // 2], face[:, : size // 2][:, ::-1]], axis=1)
+    both = FileCrops("b.mp4", symmetric[None], np.array([0]))
+    assert mirrored.file_logit(both) == pytest.approx(scorer.file_logit(both), abs=1e-5)

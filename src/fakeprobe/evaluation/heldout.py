@@ -55,17 +55,20 @@ class CachedScorer:
 
     Crops cached at another size than the checkpoint's input are resized. Shrinking crops cached at
     ``CUT_SIZE`` by area averaging gives exactly what ``scan`` cuts (``crop_face`` cuts small crops
-    that way); other sizes are close to, not bit-equal with, it."""
+    that way); other sizes are close to, not bit-equal with, it. ``mirrored`` scores every crop
+    mirrored left to right (to measure test-time mirror averaging; ``scan`` does not mirror)."""
 
-    def __init__(self, ckpt: Checkpoint, config: ScanConfig | None = None):
+    def __init__(self, ckpt: Checkpoint, config: ScanConfig | None = None, mirrored: bool = False):
         self.ckpt = ckpt
         self.config = config or ScanConfig()
+        self.mirrored = mirrored
         self.runner = make_runner(ckpt, self.config.device, self.config.backend, self.config.batch_size)
 
     def file_logit(self, fc: FileCrops) -> float | None:
         if not len(fc.crops):
             return None
-        logits = self.runner.logits(self.at_input_size(fc.crops))
+        crops = np.ascontiguousarray(fc.crops[:, :, ::-1]) if self.mirrored else fc.crops
+        logits = self.runner.logits(self.at_input_size(crops))
         return file_logit(fc.tracks.tolist(), logits, self.config.min_track_faces)
 
     def at_input_size(self, crops: np.ndarray) -> np.ndarray:
