@@ -36,7 +36,13 @@ def cached_logits(weights: Path, entries: list[Entry], work: Path) -> dict[str, 
     if not cache.exists():
         raise SystemExit(f"{weights}: no cached logits in {cache.parent}; run bench_quality.py with this model first")
     known = json.loads(cache.read_text())
-    return {e.path: known.get(e.path) for e in entries}
+    # a stored null is a file without a face; a missing path was never scored, and averaging
+    # over fewer files would quietly set the threshold on another file set
+    unscored = [e.path for e in entries if e.path not in known]
+    if unscored:
+        raise SystemExit(f"{weights}: {len(unscored)} of {len(entries)} files never scored (e.g. {unscored[0]}); "
+                         "run bench_quality.py with this model and the same options first")
+    return {e.path: known[e.path] for e in entries}
 
 
 def auc(entries: list[Entry], z: dict, split: str, condition: str) -> float:

@@ -72,6 +72,18 @@ def test_a_model_the_bench_never_scored_is_named(combine, checkpoint, tmp_path):
         combine.main([f"m={checkpoint}", "--work", str(work)])
 
 
+def test_a_model_scored_on_part_of_the_files_is_refused(combine, checkpoint, tmp_path):
+    """A member cached by another bench run (fewer files) would set the threshold on a different
+    file set; a stored null (no face found) is fine."""
+    every = {f"{s}/{k}{i}.mp4": 0.0 for s in ("cal", "test") for k in ("real", "fake", "orig") for i in range(12)}
+    sha = load_checkpoint(checkpoint).sha256
+    work = _bench_dir(tmp_path, {sha: {**every, "test/orig0.mp4": None, "test/example.mp4": 0.0}})
+    assert combine.main([f"m={checkpoint}", "--work", str(work)]) == 0
+    (work / "logits" / f"{sha[:16]}.json").write_text(json.dumps(every))
+    with pytest.raises(SystemExit, match="1 of 73 files never scored"):
+        combine.main([f"m={checkpoint}", "--work", str(work)])
+
+
 def _reals_only_dir(tmp_path: Path, logits: dict[str, dict[str, float]]) -> Path:
     """A ``bench_quality.py --reals-only`` work folder: held-out real files of two sources."""
     rows = [dict(path=f"{split}/{source}{i}.mp4", source=source, split=split)
