@@ -385,7 +385,11 @@ def cmd_pack(args) -> int:
     from .model.checkpoint import load_checkpoint, save_checkpoint
     from .model.ensemble import pack
 
-    model, meta = pack([load_checkpoint(Path(m)) for m in args.members], args.name)
+    adapt = None if args.adapt_blocks is None else (args.adapt_blocks, args.adapt_mix)
+    try:
+        model, meta = pack([load_checkpoint(Path(m)) for m in args.members], args.name, adapt)
+    except ValueError as exc:
+        return _fail(f"--adapt-blocks {args.adapt_blocks} --adapt-mix {args.adapt_mix}: {exc}")
     sha = save_checkpoint(Path(args.out), model, meta, half=args.half)
     print(f"wrote {args.out} (sha256 {sha}): {meta.members} members; temperature 1, threshold {meta.threshold:.3f} "
           "(their mean): calibrate it before use")
@@ -554,6 +558,10 @@ def build_parser() -> argparse.ArgumentParser:
     k2.add_argument("-o", "--out", required=True, metavar="FILE")
     k2.add_argument("--name", default="ensemble")
     k2.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
+    k2.add_argument("--adapt-blocks", type=int, metavar="N",
+                    help="crop-adaptive normalisation of the stem and the first N stages (default: as the members have it; 0: off)")
+    k2.add_argument("--adapt-mix", type=float, default=0.5, metavar="F",
+                    help="with --adapt-blocks: the crop's own share of those layers' statistics (default 0.5)")
     k2.set_defaults(func=cmd_pack)
     return p
 

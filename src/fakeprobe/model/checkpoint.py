@@ -34,6 +34,8 @@ class ModelMeta:
     threshold: float = 0.5  # on the calibrated probability
     temperature: float = 1.0  # calibrated logit = raw logit / temperature
     members: int = 1  # > 1: a packed ensemble of that many ``arch`` networks (``fakeprobe.model.ensemble``)
+    adapt_blocks: int = 0  # > 0: crop-adaptive normalisation of the stem and that many stages (``adaptive_norm``)
+    adapt_mix: float = 0.0  # the crop's share of those layers' statistics
     name: str = "custom"
     version: str = __version__
     training: dict = field(default_factory=dict)
@@ -74,7 +76,7 @@ class Checkpoint:
         return self.sha256[:12]
 
     def build(self) -> torch.nn.Module:
-        model = create_model(self.meta.arch, members=self.meta.members)
+        model = create_model(self.meta.arch, members=self.meta.members, adapt=(self.meta.adapt_blocks, self.meta.adapt_mix))
         model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
 
@@ -138,6 +140,10 @@ def load_checkpoint(path: Path | None = None) -> Checkpoint:
         get_architecture(meta.arch)
         if not isinstance(meta.members, int) or meta.members < 1:
             raise ValueError(f"members must be a whole number >= 1, not {meta.members!r}")
+        if not isinstance(meta.adapt_blocks, int) or meta.adapt_blocks < 0:
+            raise ValueError(f"adapt_blocks must be a whole number >= 0, not {meta.adapt_blocks!r}")
+        if meta.adapt_blocks and not (isinstance(meta.adapt_mix, (int, float)) and 0 < meta.adapt_mix <= 1):
+            raise ValueError(f"adapt_mix must be in (0, 1] when adapt_blocks is set, not {meta.adapt_mix!r}")
         stored = len({k.split(".")[1] for k in state if k.startswith("members.")}) or 1
         if stored != meta.members:
             raise ValueError(f"it says {meta.members} member network(s) but holds the weights of {stored}")

@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .adaptive_norm import adapt_norms
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -66,22 +68,24 @@ def get_architecture(name: str) -> Architecture:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
 
 
-def create_model(name: str, *, imagenet: bool = False, drop_rate: float = 0.2, members: int = 1) -> nn.Module:
+def create_model(name: str, *, imagenet: bool = False, drop_rate: float = 0.2, members: int = 1,
+                 adapt: tuple[int, float] = (0, 0.0)) -> nn.Module:
     """A timm backbone with a single-logit head; ``imagenet`` starts it from ImageNet weights.
-    ``members`` > 1: that many of them averaged (a packed ensemble's shape, for loading its weights)."""
+    ``members`` > 1: that many of them averaged (a packed ensemble's shape, for loading its weights).
+    ``adapt`` (blocks, mix): crop-adaptive normalisation of the early layers (``adaptive_norm``)."""
     import timm  # imported on first use: a scan with a cached ONNX export never builds a model
 
     arch = get_architecture(name)
     if members > 1:
         if imagenet:
             raise ValueError("an ensemble is packed from trained checkpoints, not started from ImageNet")
-        return MemberMean([create_model(name, drop_rate=drop_rate) for _ in range(members)])
+        return MemberMean([create_model(name, drop_rate=drop_rate, adapt=adapt) for _ in range(members)])
     model = timm.create_model(arch.timm_name, pretrained=False, num_classes=1, drop_rate=drop_rate)
     if imagenet:
         if arch.load_imagenet is None:
             raise RuntimeError(f"no ImageNet weights are available for {name}")
         arch.load_imagenet(model)
-    return model
+    return adapt_norms(model, *adapt)
 
 
 class MemberMean(nn.Module):
