@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fakeprobe.core.errors import ModelError
-from fakeprobe.model.adaptive_norm import early_norms
+from fakeprobe.model.adaptive_norm import CropStatistics, early_norms
 from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
 from fakeprobe.model.ensemble import pack
 from fakeprobe.model.inference import TorchRunner, export_onnx
@@ -114,3 +114,33 @@ def test_a_pack_adapts_every_member_and_exports_to_onnx(checkpoint, tmp_path):
     export_onnx(ckpt, tmp_path / "pair.onnx")  # checks ONNX against torch itself
     _, plain_meta = pack([base, base], "pair")
     assert (plain_meta.adapt_blocks, plain_meta.adapt_mix) == (0, 0.0)
+
+
+@torch.no_grad()
+def test_without_amplify_a_soft_crop_is_not_scaled_up_and_a_busy_one_still_is_scaled_down():
+    """Per channel, the stem's input is scaled by sqrt(stored / mixed variance): above 1 for a crop
+    with less variance than stored, unless amplifying is off; below 1 for a busier crop either way."""
+    torch.manual_seed(0)
+    model = _trained_like(create_model(ARCH))
+    bn = model.bn1
+    for amplify in (True, False):
+        hook = CropStatistics(1.0, amplify)
+        for scale, grows in ((0.01, amplify), (100.0, False)):
+            x = scale * torch.randn(1, bn.num_features, 16, 16, generator=torch.Generator().manual_seed(8))
+            (out,) = hook(bn, (x,))
+            centred_in, centred_out = x - x.mean((2, 3), keepdim=True), out - out.mean((2, 3), keepdim=True)
+            ratio = centred_out.std((2, 3)) / centred_in.std((2, 3))
+            if grows:
+                assert (ratio > 1.5).all()
+            else:
+                assert (ratio <= 1.0 + 1e-4).all()
+
+
+def test_a_pack_can_turn_amplifying_off_and_the_file_says_so(checkpoint, tmp_path):
+    base = load_checkpoint(checkpoint)
+    model, meta = pack([base, base], "pair", adapt=(2, 0.5, False))
+    path = tmp_path / "pair.safetensors"
+    save_checkpoint(path, model, meta)
+    assert load_checkpoint(path).meta.adapt == (2, 0.5, False)
+    _, on = pack([base, base], "pair", adapt=(2, 0.5, True))
+    assert on.adapt == (2, 0.5, True)

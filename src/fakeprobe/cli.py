@@ -385,7 +385,7 @@ def cmd_pack(args) -> int:
     from .model.checkpoint import load_checkpoint, save_checkpoint
     from .model.ensemble import pack
 
-    adapt = None if args.adapt_blocks is None else (args.adapt_blocks, args.adapt_mix)
+    adapt = None if args.adapt_blocks is None else (args.adapt_blocks, args.adapt_mix, not args.adapt_no_amplify)
     try:
         model, meta = pack([load_checkpoint(Path(m)) for m in args.members], args.name, adapt)
     except ValueError as exc:
@@ -562,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="crop-adaptive normalisation of the stem and the first N stages (default: as the members have it; 0: off)")
     k2.add_argument("--adapt-mix", type=float, default=0.5, metavar="F",
                     help="with --adapt-blocks: the crop's own share of those layers' statistics (default 0.5)")
+    k2.add_argument("--adapt-no-amplify", action="store_true",
+                    help="with --adapt-blocks: never scale a crop up for having less variance than the stored statistics")
     k2.set_defaults(func=cmd_pack)
     return p
 

@@ -36,9 +36,15 @@ class ModelMeta:
     members: int = 1  # > 1: a packed ensemble of that many ``arch`` networks (``fakeprobe.model.ensemble``)
     adapt_blocks: int = 0  # > 0: crop-adaptive normalisation of the stem and that many stages (``adaptive_norm``)
     adapt_mix: float = 0.0  # the crop's share of those layers' statistics
+    adapt_amplify: bool = True  # False: a crop's variance never scales it up (soft crops stay soft)
     name: str = "custom"
     version: str = __version__
     training: dict = field(default_factory=dict)
+
+    @property
+    def adapt(self) -> tuple[int, float, bool]:
+        """Crop-adaptive normalisation: (blocks, mix, amplify); blocks 0 is off."""
+        return self.adapt_blocks, self.adapt_mix, self.adapt_amplify
 
     @classmethod
     def for_arch(cls, arch: str, **kw) -> "ModelMeta":
@@ -76,7 +82,7 @@ class Checkpoint:
         return self.sha256[:12]
 
     def build(self) -> torch.nn.Module:
-        model = create_model(self.meta.arch, members=self.meta.members, adapt=(self.meta.adapt_blocks, self.meta.adapt_mix))
+        model = create_model(self.meta.arch, members=self.meta.members, adapt=self.meta.adapt)
         model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
 
@@ -144,6 +150,8 @@ def load_checkpoint(path: Path | None = None) -> Checkpoint:
             raise ValueError(f"adapt_blocks must be a whole number >= 0, not {meta.adapt_blocks!r}")
         if meta.adapt_blocks and not (isinstance(meta.adapt_mix, (int, float)) and 0 < meta.adapt_mix <= 1):
             raise ValueError(f"adapt_mix must be in (0, 1] when adapt_blocks is set, not {meta.adapt_mix!r}")
+        if not isinstance(meta.adapt_amplify, bool):
+            raise ValueError(f"adapt_amplify must be true or false, not {meta.adapt_amplify!r}")
         stored = len({k.split(".")[1] for k in state if k.startswith("members.")}) or 1
         if stored != meta.members:
             raise ValueError(f"it says {meta.members} member network(s) but holds the weights of {stored}")

@@ -16,15 +16,15 @@ from ..core.errors import ModelError
 from .checkpoint import Checkpoint, ModelMeta
 from .registry import MemberMean, create_model
 
-SHARED = ("arch", "input_size", "mean", "std", "crop_margin", "align", "adapt_blocks", "adapt_mix")  # what every member must see alike
+SHARED = ("arch", "input_size", "mean", "std", "crop_margin", "align", "adapt_blocks", "adapt_mix", "adapt_amplify")  # what every member must see alike
 
 
-def pack(checkpoints: list[Checkpoint], name: str, adapt: tuple[int, float] | None = None) -> tuple[MemberMean, ModelMeta]:
+def pack(checkpoints: list[Checkpoint], name: str, adapt: tuple[int, float, bool] | None = None) -> tuple[MemberMean, ModelMeta]:
     """One model and its metadata from members that see the same crops.
 
     The packed model's raw logit is the mean of the members' calibrated logits, so its temperature
     starts at 1 and its threshold at the members' mean threshold: calibrate it before use.
-    ``adapt`` (blocks, mix): crop-adaptive normalisation for every member (default: the members')."""
+    ``adapt`` (blocks, mix, amplify): crop-adaptive normalisation for every member (default: the members')."""
     if len(checkpoints) < 2:
         raise ModelError("pack at least two checkpoints")
     first = checkpoints[0]
@@ -33,15 +33,15 @@ def pack(checkpoints: list[Checkpoint], name: str, adapt: tuple[int, float] | No
             raise ModelError(f"{c.path}: already an ensemble; pack its members instead")
         if any(getattr(c.meta, k) != getattr(first.meta, k) for k in SHARED):
             raise ModelError(f"{c.path}: ensemble members must share {', '.join(SHARED)} ({first.path} differs)")
-    blocks, mix = adapt if adapt is not None else (first.meta.adapt_blocks, first.meta.adapt_mix)
-    model = MemberMean([create_model(c.meta.arch, adapt=(blocks, mix)) for c in checkpoints])
+    blocks, mix, amplify = (*adapt, True)[:3] if adapt is not None else first.meta.adapt
+    model = MemberMean([create_model(c.meta.arch, adapt=(blocks, mix, amplify)) for c in checkpoints])
     for member, c in zip(model.members, checkpoints):
         member.load_state_dict(c.state_dict, strict=True)
     model.scales.copy_(torch.tensor([1.0 / c.meta.temperature for c in checkpoints]))
     members = [{"sha256": c.sha256, "name": c.meta.name, "temperature": c.meta.temperature, "threshold": c.meta.threshold,
                 "training": c.meta.training} for c in checkpoints]
     meta = dataclasses.replace(first.meta, name=name, version=__version__, members=len(checkpoints), temperature=1.0,
-                               adapt_blocks=blocks, adapt_mix=mix if blocks else 0.0,
+                               adapt_blocks=blocks, adapt_mix=mix if blocks else 0.0, adapt_amplify=amplify or not blocks,
                                threshold=sum(c.meta.threshold for c in checkpoints) / len(checkpoints),
                                training={"ensemble_of": members})
     return model.eval(), meta

@@ -69,10 +69,10 @@ def get_architecture(name: str) -> Architecture:
 
 
 def create_model(name: str, *, imagenet: bool = False, drop_rate: float = 0.2, members: int = 1,
-                 adapt: tuple[int, float] = (0, 0.0)) -> nn.Module:
+                 adapt: tuple[int, float] | tuple[int, float, bool] = (0, 0.0)) -> nn.Module:
     """A timm backbone with a single-logit head; ``imagenet`` starts it from ImageNet weights.
     ``members`` > 1: that many of them averaged (a packed ensemble's shape, for loading its weights).
-    ``adapt`` (blocks, mix): crop-adaptive normalisation of the early layers (``adaptive_norm``)."""
+    ``adapt`` (blocks, mix[, amplify]): crop-adaptive normalisation of the early layers (``adaptive_norm``)."""
     import timm  # imported on first use: a scan with a cached ONNX export never builds a model
 
     arch = get_architecture(name)
