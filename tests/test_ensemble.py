@@ -11,7 +11,7 @@ import torch
 from fakeprobe import Detector, ScanConfig
 from fakeprobe.core.errors import ModelError
 from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
-from fakeprobe.model.ensemble import pack
+from fakeprobe.model.ensemble import pack, unpack
 from fakeprobe.model.inference import OnnxRunner, TorchRunner
 from fakeprobe.model.registry import MemberMean, create_model
 
@@ -113,6 +113,37 @@ def test_cli_pack_writes_a_loadable_checkpoint(members, tmp_path, run):
     assert load_checkpoint(out).meta.name == "cli-pair"
     rc, _, err = run("pack", members[0].path, tmp_path / "missing.safetensors", "-o", tmp_path / "x.safetensors")
     assert rc != 0 and "missing.safetensors" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unpack_gives_back_each_member_and_repacking_the_same_logits(members, packed, crops):
+    ck = load_checkpoint(packed)
+    back = unpack(ck)
+    assert [c.meta.name for c in back] == [c.meta.name for c in members]
+    assert [c.sha256 for c in back] == [c.sha256 for c in members]  # the identity each was packed under
+    assert [c.meta.temperature for c in back] == [c.meta.temperature for c in members]
+    assert all(c.meta.members == 1 and c.meta.training["unpacked_from"] == ck.sha256 for c in back)
+    for mine, theirs in zip(back, members):
+        assert np.allclose(TorchRunner(mine).logits(crops), TorchRunner(theirs).logits(crops), atol=1e-5)
+    model, meta = pack(back, "again")
+    assert np.allclose(TorchRunner(ck).logits(crops), TorchRunner(type(ck)(meta=meta, state_dict=model.state_dict())).logits(crops), atol=1e-5)
+
+
+def test_unpack_refuses_a_single_network(members):
+    with pytest.raises(ModelError, match="not a packed ensemble"):
+        unpack(members[0])
+
+
+def test_cli_pack_of_a_pack_repacks_its_members_with_new_adapt_options(members, packed, tmp_path, run, crops):
+    out = tmp_path / "repacked.safetensors"
+    rc, stdout, err = run("pack", packed, "-o", out, "--adapt-blocks", "2", "--adapt-mix", "0.5", "--adapt-no-amplify")
+    assert rc == 0, err
+    again = load_checkpoint(out)
+    assert again.meta.members == 2 and again.meta.adapt == (2, 0.5, False)
+    assert [m["sha256"] for m in again.meta.training["ensemble_of"]] == [c.sha256 for c in members]
+    fresh, meta = pack(members, "direct", (2, 0.5, False))
+    want = TorchRunner(type(again)(meta=meta, state_dict=fresh.state_dict())).logits(crops)
+    assert np.allclose(TorchRunner(again).logits(crops), want, atol=1e-5)
+    assert np.abs(want - TorchRunner(load_checkpoint(packed)).logits(crops)).max() > 1e-3  # the option did change the scores
 
 
 def test_bad_member_count_in_metadata_is_refused(packed, tmp_path):

@@ -383,11 +383,15 @@ def cmd_convert(args) -> int:
 
 def cmd_pack(args) -> int:
     from .model.checkpoint import load_checkpoint, save_checkpoint
-    from .model.ensemble import pack
+    from .model.ensemble import pack, unpack
 
     adapt = None if args.adapt_blocks is None else (args.adapt_blocks, args.adapt_mix, not args.adapt_no_amplify)
+    members = []
+    for path in args.members:  # a packed ensemble given here stands for its members
+        checkpoint = load_checkpoint(Path(path))
+        members.extend(unpack(checkpoint) if checkpoint.meta.members > 1 else [checkpoint])
     try:
-        model, meta = pack([load_checkpoint(Path(m)) for m in args.members], args.name, adapt)
+        model, meta = pack(members, args.name, adapt)
     except ValueError as exc:
         return _fail(f"--adapt-blocks {args.adapt_blocks} --adapt-mix {args.adapt_mix}: {exc}")
     sha = save_checkpoint(Path(args.out), model, meta, half=args.half)
@@ -554,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_convert)
 
     k2 = sub.add_parser("pack", help="pack checkpoints into one ensemble checkpoint (the mean of their calibrated logits)")
-    k2.add_argument("members", nargs="+", metavar="WEIGHTS")
+    k2.add_argument("members", nargs="+", metavar="WEIGHTS", help="checkpoints; a packed ensemble stands for its members (repack it with other --adapt-* options)")
     k2.add_argument("-o", "--out", required=True, metavar="FILE")
     k2.add_argument("--name", default="ensemble")
     k2.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")

@@ -45,3 +45,25 @@ def pack(checkpoints: list[Checkpoint], name: str, adapt: tuple[int, float, bool
                                threshold=sum(c.meta.threshold for c in checkpoints) / len(checkpoints),
                                training={"ensemble_of": members})
     return model.eval(), meta
+
+
+def unpack(checkpoint: Checkpoint) -> list[Checkpoint]:
+    """A packed ensemble's members as single checkpoints, each with the name, temperature, threshold and
+    training record the pack keeps for it, and the pack's crop-adaptive setting: ``pack`` of them gives
+    the same logits again (with other ``adapt`` options, the same networks normalised otherwise)."""
+    meta = checkpoint.meta
+    if meta.members < 2:
+        raise ModelError(f"{checkpoint.path}: not a packed ensemble (one network)")
+    recorded = meta.training.get("ensemble_of", [])
+    if len(recorded) != meta.members:
+        raise ModelError(f"{checkpoint.path}: its metadata records {len(recorded)} members, not {meta.members}")
+    out = []
+    for i, member in enumerate(recorded):
+        prefix = f"members.{i}."
+        state = {k.removeprefix(prefix): v for k, v in checkpoint.state_dict.items() if k.startswith(prefix)}
+        training = {**member.get("training", {}), "unpacked_from": checkpoint.sha256}
+        member_meta = dataclasses.replace(meta, name=member["name"], members=1, temperature=member["temperature"],
+                                          threshold=member["threshold"], training=training)
+        # the member keeps the identity it was packed under (its own file's hash), not the pack's
+        out.append(Checkpoint(meta=member_meta, state_dict=state, path=checkpoint.path, sha256=member["sha256"]))
+    return out
