@@ -63,6 +63,12 @@ def test_model_card_names_the_shipped_file(default):
     assert default.sha256 in card
     assert re.search(r"non-commercial", card)
     assert f"{default.meta.threshold:.3f}" in card and f"{default.meta.temperature:.3f}" in card
+    # the crop-adaptive setting the file carries is the one the card's pack command makes
+    meta = default.meta
+    if meta.adapt_blocks:
+        amplify = "" if meta.adapt_amplify else " --adapt-no-amplify"
+        command = f"--adapt-blocks {meta.adapt_blocks} --adapt-mix {meta.adapt_mix:g}{amplify}"
+        assert command in " ".join(card.split())
 
 
 @pytest.mark.slow
