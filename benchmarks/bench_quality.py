@@ -41,7 +41,7 @@ from fakeprobe.model.calibration import fit_temperature, threshold_by_source
 from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.model.metrics import compute_metrics
 from fakeprobe.scan.analysis import Analyzer
-from fakeprobe.train.splits import CAL, TEST, TRAIN, source_of, split_of
+from fakeprobe.train.splits import CAL, CLIP_FAMILIES, TEST, TRAIN, source_of, split_of
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -68,16 +68,21 @@ def _every(items: list, n: int) -> list:
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
-def real_files(data: Path, photos_per_split: int, tv_per_split: int) -> list[Entry]:
-    """The held-out real files (cal and test splits): every talking-head clip, tv_faces clips and
-    UTKFace photos thinned evenly to ``tv_per_split`` (5/7 of it in cal) and ``photos_per_split``."""
+def source_files(data: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """The talking-head clips, tv_faces clips and UTKFace photos of the data folder, sorted."""
+    return (sorted((data / "clips" / "real").iterdir()), sorted((data / "tv_faces").glob("*.mp4")),
+            sorted((data / "utkface").glob("*.jpg")))
+
+
+def real_files(data: Path, photos_per_split: int, tv_per_split: int, seen: set[str] = frozenset()) -> list[Entry]:
+    """The held-out real files (cal and test splits) that no model here trained on (``seen``:
+    names): every talking-head clip, tv_faces clips and UTKFace photos thinned evenly to
+    ``tv_per_split`` (5/7 of it in cal) and ``photos_per_split``."""
     out = []
-    clips = sorted((data / "clips" / "real").iterdir())
-    tv = sorted((data / "tv_faces").glob("*.mp4"))
-    utk = sorted((data / "utkface").glob("*.jpg"))
+    clips, tv, utk = source_files(data)
     for split in (CAL, TEST):
         def held(paths):
-            return [p for p in paths if split_of(p) == split]
+            return [p for p in paths if split_of(p) == split and p.name not in seen]
         n_tv = tv_per_split if split == TEST else tv_per_split * 5 // 7
         for p in _every(held(tv), n_tv) + held(clips) + _every(held(utk), photos_per_split):
             out.append(Entry(str(p), 0, "orig", source_of(p), split, "clean", str(p)))
@@ -86,21 +91,27 @@ def real_files(data: Path, photos_per_split: int, tv_per_split: int) -> list[Ent
     return out
 
 
-def trained_clips(weights: Path, clips: list[Path]) -> set[str]:
-    """Names of the ``clips/real`` videos a checkpoint was trained on, from what its metadata
-    records: the list itself, or the recipe's rule (today's: the train split; v1's: every clip but
-    its validation videos). Figures leave these out; a fine-tuned model also carries its start's."""
-    return _trained_clips(load_checkpoint(weights).meta.training, clips)
+def trained_files(weights: Path, files: list[Path]) -> set[str]:
+    """Names of the real ``files`` (talking-head clips, tv_faces clips, photos) a checkpoint was
+    trained on, from what its metadata records: the list itself, or the recipe's rule (today's:
+    the train split of the sources it trained on, split with its ``split_seed``, or before that
+    was recorded with its own ``seed``; v1's: every clip but its validation videos). Figures leave
+    these out; a fine-tuned model also carries its start's (``--trained-by``)."""
+    return _trained_files(load_checkpoint(weights).meta.training, files)
 
 
-def _trained_clips(training: dict, clips: list[Path]) -> set[str]:
+def _trained_files(training: dict, files: list[Path]) -> set[str]:
     if "ensemble_of" in training:  # a packed ensemble: every member's
-        return set().union(*(_trained_clips(m["training"], clips) for m in training["ensemble_of"]))
+        return set().union(*(_trained_files(m["training"], files) for m in training["ensemble_of"]))
+    clips = [p for p in files if source_of(p) in CLIP_FAMILIES.values()]
     if training.get("train_clips"):
         return set(training["train_clips"])
     if "sources" in training:  # today's recipe: the train split of fakeprobe.train.splits
         excluded = set(training.get("exclude_sources") or [])
-        return {p.name for p in clips if split_of(p) == TRAIN and source_of(p) not in excluded}
+        sources = set(training["sources"]) if isinstance(training["sources"], dict) else None
+        seed = int(training.get("split_seed", training.get("seed", 0)))
+        return {p.name for p in files if source_of(p) not in excluded and (sources is None or source_of(p) in sources)
+                and split_of(p, seed) == TRAIN}
     return {p.name for p in clips} - set(training.get("val_videos") or [])
 
 
@@ -359,18 +370,16 @@ def main(argv=None) -> int:
 
     models = dict(m.split("=", 1) for m in args.model)
     loso = dict(m.split("=", 1) for m in args.loso)
-    clips = sorted((Path(args.data) / "clips" / "real").iterdir())
-    seen = set().union(*(trained_clips(Path(w), clips) for w in [*models.values(), *loso.values(), *args.trained_by]))
-    log(f"leaving out the {len(seen)} clips/real videos that a model here (or its start) trained on")
-
-    def unseen(entries: list[Entry]) -> list[Entry]:
-        return [e for e in entries if Path(e.origin).name not in seen]
-
-    reals = unseen(real_files(Path(args.data), args.photos, args.tv_reals))
+    files = [p for group in source_files(Path(args.data)) for p in group]
+    seen = set().union(*(trained_files(Path(w), files) for w in [*models.values(), *loso.values(), *args.trained_by]))
+    held_out = {p.name for p in files if split_of(p) != TRAIN}
+    log(f"leaving out the {len(seen)} real files that a model here (or its start) trained on, "
+        f"{len(seen & held_out)} of them in the cal and test splits")
+    reals = real_files(Path(args.data), args.photos, args.tv_reals, seen)
     if args.reals_only:
         entries = reals
     else:
-        fakes = make_fakes(unseen(real_files(Path(args.data), 0, 10**6)), work, args.tv_fakes, log)  # among all held-out videos
+        fakes = make_fakes(real_files(Path(args.data), 0, 10**6, seen), work, args.tv_fakes, log)  # among all held-out videos
         entries = reals + fakes + perturbed(fakes, work, log)
     with open(work / ("files_reals_only.csv" if args.reals_only else "files.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)

@@ -1,4 +1,4 @@
-"""The dev benchmark leaves out the clips a compared model was trained on, as its metadata says."""
+"""The dev benchmark leaves out the files a compared model was trained on, as its metadata says."""
 from __future__ import annotations
 
 import importlib.util
@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIPS = [Path(f"/data/clips/real/{name}") for name in (
     "grid_a.mpg", "grid_b.mpg", "mead_c.mp4", "mead_d.mp4", "voxceleb2_e.mp4", "voxceleb2_f.mp4", "liveportrait_g.mp4",
     "liveportrait_h.mp4", "grid_i.mpg", "mead_j.mp4", "voxceleb2_k.mp4", "mead_l.mp4")]
+TV = [Path(f"/data/tv_faces/lrcar_{n:05d}.mp4") for n in range(0, 20000, 250)]
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +38,32 @@ def _with_training(checkpoint: Path, tmp_path: Path, training: dict) -> Path:
 
 def test_a_recorded_list_is_taken_as_it_is(bench, checkpoint, tmp_path):
     w = _with_training(checkpoint, tmp_path, {"sources": {"grid": 1}, "train_clips": ["grid_a.mpg", "mead_c.mp4"]})
-    assert bench.trained_clips(w, CLIPS) == {"grid_a.mpg", "mead_c.mp4"}
+    assert bench.trained_files(w, CLIPS) == {"grid_a.mpg", "mead_c.mp4"}
 
 
 def test_todays_recipe_trained_on_its_train_split_but_left_out_sources(bench, checkpoint, tmp_path):
     w = _with_training(checkpoint, tmp_path, {"sources": {"grid": 1, "mead": 1}, "exclude_sources": ["voxceleb2"]})
     expected = {p.name for p in CLIPS if split_of(p) == TRAIN and not p.name.startswith("voxceleb2")}
-    assert bench.trained_clips(w, CLIPS) == expected
+    assert bench.trained_files(w, CLIPS) == expected
     assert expected and expected != {p.name for p in CLIPS}  # the rule keeps some clips out
+
+
+def test_a_member_split_with_its_own_seed_is_read_so(bench, checkpoint, tmp_path):
+    """Runs before "split_seed" was recorded split with their --seed: a seed-1 member trained on
+    some of the seed-0 cal and test groups, tv_faces blocks among them, and those must count as seen."""
+    files = CLIPS + TV
+    old = _with_training(checkpoint, tmp_path, {"sources": {"grid": 1, "mead": 1, "voxceleb2": 1, "liveportrait": 1, "tv_faces": 1},
+                                                "seed": 1})
+    seen = bench.trained_files(old, files)
+    assert seen == {p.name for p in files if split_of(p, seed=1) == TRAIN}
+    assert any(split_of(p) != TRAIN for p in TV if p.name in seen), "pick names where the two splits differ"
+    new = _with_training(checkpoint, tmp_path, {"sources": {"tv_faces": 1}, "seed": 1, "split_seed": 0})
+    assert bench.trained_files(new, files) == {p.name for p in TV if split_of(p) == TRAIN}
 
 
 def test_an_older_checkpoint_trained_on_all_but_its_validation_videos(bench, checkpoint, tmp_path):
     w = _with_training(checkpoint, tmp_path, {"val_videos": ["grid_b.mpg", "mead_d.mp4"]})
-    assert bench.trained_clips(w, CLIPS) == {p.name for p in CLIPS} - {"grid_b.mpg", "mead_d.mp4"}
+    assert bench.trained_files(w, CLIPS) == {p.name for p in CLIPS} - {"grid_b.mpg", "mead_d.mp4"}
 
 
 def test_calibration_with_few_fakes_keeps_temperature_one_and_the_same_flags(bench):

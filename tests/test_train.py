@@ -22,6 +22,7 @@ from fakeprobe.faces.crop import crop_face, crop_transform, transform_points
 from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.train.data import FIELDS, LANDMARK_CACHE, MANIFEST, read_manifest, split_items
 from fakeprobe.train.sbi import face_points_from5, self_blend
+from fakeprobe.train.splits import split_of
 
 BOX = np.array([181.05, 62.16, 267.75, 172.05])  # MTCNN on the astronaut photo
 LM5 = np.array([[205.0, 101.7], [246.8, 103.7], [224.7, 129.0], [201.7, 139.2], [245.3, 141.9]])
@@ -262,6 +263,20 @@ def test_same_seed_same_model(sbi_run, tmp_path):
     assert a.meta.threshold == b.meta.threshold and a.meta.temperature == b.meta.temperature
 
 
+def test_the_split_does_not_depend_on_the_seed(sbi_run, tmp_path):
+    """Another --seed changes the run, never which groups it holds out: members of one ensemble
+    trained with different seeds must all leave the test split alone."""
+    assert sbi_run["rc"] == 0
+    rc, _, err = _cli("train", "--data", sbi_run["data"], "--out", tmp_path / "seed1", "--sbi", *FAST, "--seed", "1")
+    assert rc == 0, err
+    a = load_checkpoint(sbi_run["out"] / "best.safetensors").meta.training
+    b = load_checkpoint(tmp_path / "seed1" / "best.safetensors").meta.training
+    assert a["seed"] == 0 and b["seed"] == 1 and a["split_seed"] == b["split_seed"] == 0
+    assert a["val_videos"] == b["val_videos"] and a["sources"] == b["sources"]
+    assert [split_of(v, seed=1, holdout=(VAL_FRACTION, 0.0)) for v in a["val_videos"]] != \
+        [split_of(v, holdout=(VAL_FRACTION, 0.0)) for v in a["val_videos"]], "pick names whose seed-1 split differs"
+
+
 def test_five_point_fallback_without_dlib(run, monkeypatch, real_crops, tmp_path):
     from fakeprobe.faces import landmarks
 
@@ -466,3 +481,31 @@ def test_balanced_training_draws_by_source_weight_and_records_it(real_crops, tmp
     (n, order), = orders
     assert len(order) == 2 * 2 and len(set(order)) == len(order) and all(i >= 0 for i in order)
     assert load_checkpoint(tmp_path / "m" / "best.safetensors").meta.training["balance_sources"] == 1.0
+
+
+def test_pack_keeps_train_and_cal_crops_at_the_input_size(photo, tmp_path):
+    """The accelerator pack: crops shrunk to the input size as training shrinks them, landmarks
+    scaled alike, cal groups first, the test split left out, and a budget that drops the rest."""
+    from fakeprobe.train.loop import PairDataset, TrainConfig
+    from fakeprobe.train.pack import pack_crops
+    from fakeprobe.train.splits import CAL, TEST, TRAIN
+
+    items = read_manifest(make_crops(tmp_path / "data", photo, reals=24, frames=1))
+    splits = [split_of(it.source) for it in items]
+    assert {TRAIN, CAL, TEST} <= set(splits), "pick other source names: every split must be used"
+    res = pack_crops(items, tmp_path / "pack", size=48, quality=95)
+    packed = read_manifest(tmp_path / "pack")
+    kept = [it for it, s in zip(items, splits) if s != TEST]
+    assert res.crops == len(packed) == len(kept) and res.dropped == 0
+    assert [split_of(it.source) for it in packed] == sorted((split_of(it.source) for it in kept), key=lambda s: s != CAL)
+    by_source = {it.source: it for it in kept}
+    cfg = TrainConfig(data=[], out=tmp_path, input_size=48)
+    for it in packed:
+        orig = by_source[it.source]
+        assert np.allclose(it.lm5, orig.lm5 * 48 / CROP, atol=1e-3)
+        img, scale = PairDataset([orig], {}, cfg, augment=False, seed=0)._image(orig)
+        mine = cv2.cvtColor(cv2.imread(str(it.path)), cv2.COLOR_BGR2RGB)
+        assert mine.shape == img.shape == (48, 48, 3) and scale == 48 / CROP
+        assert np.abs(mine.astype(int) - img.astype(int)).mean() < 4.0  # WebP at quality 95, nothing else
+    small = pack_crops(items, tmp_path / "small", size=48, quality=95, budget_bytes=res.image_bytes // 2)
+    assert 0 < small.crops < res.crops and small.crops + small.dropped == res.crops

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .splits import CAL, TEST, TRAIN, group_of, source_of, split_of
+from .splits import CAL, SPLIT_SEED, TEST, TRAIN, group_of, source_of, split_of
 
 MANIFEST = "manifest.csv"
 FIELDS = ["file", "label", "method", "source", "frame_index", "time_s", "track", "detection_score", "landmarks5"]
@@ -51,7 +51,7 @@ def read_manifest(root: Path) -> list[CropItem]:
     return items
 
 
-def split_items(items: list[CropItem], val_fraction: float | None = None, seed: int = 0,
+def split_items(items: list[CropItem], val_fraction: float | None = None, seed: int = SPLIT_SEED,
                 test_fraction: float | None = None) -> tuple[list[CropItem], list[CropItem]]:
     """Training and validation (``splits.CAL``) crops, holding out whole groups chosen by a
     stable hash; crops of the TEST split are in neither. Without fractions each source's default

@@ -25,6 +25,7 @@ from ..model.metrics import compute_metrics, video_level
 from ..model.registry import Normalised, create_model, get_architecture
 from .augment import crush, degrade_alike, reframe, robustness, smooth_skin, soften
 from .data import CropItem, dense_landmarks, load_rgb, read_manifest, split_items
+from .splits import SPLIT_SEED
 from .sbi import cross_blend, face_points_from5, self_blend
 
 
@@ -224,7 +225,8 @@ def train(cfg: TrainConfig) -> dict:
     n_fake = sum(it.label for it in items)
     if not cfg.sbi and (n_fake == 0 or n_fake == len(items)):
         raise ValueError("training needs both real and fake crops; use --sbi to synthesise fakes from reals")
-    train_items, val_items = split_items(items, cfg.val_fraction, cfg.seed, cfg.test_fraction)
+    # the split is the data's, not the run's: every seed holds out the same groups (splits.py)
+    train_items, val_items = split_items(items, cfg.val_fraction, SPLIT_SEED, cfg.test_fraction)
     if not val_items or not train_items:
         raise ValueError("too few distinct sources to hold out a validation split")
     out = Path(cfg.out)
@@ -338,7 +340,7 @@ def train(cfg: TrainConfig) -> dict:
         "codec": cfg.codec if cfg.sbi else None, "sharpening": cfg.sharpening if cfg.sbi else None, "colour": cfg.colour if cfg.sbi else None, "softening": cfg.softening if cfg.sbi else None, "smoothing": cfg.smoothing if cfg.sbi else None, "crushing": cfg.crushing if cfg.sbi else None,
         "reframe": cfg.reframe if cfg.sbi else None, "balance_sources": cfg.balance_sources, "exclude_sources": list(cfg.exclude_sources),
         "sources": dict(sorted(Counter(it.source_name for it in train_items).items())),
-        "lr": cfg.lr, "seed": cfg.seed, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
+        "lr": cfg.lr, "seed": cfg.seed, "split_seed": SPLIT_SEED, "device": cfg.device, "minutes": round((time.time() - start) / 60, 1),
         "val": {k: final[k] for k in ("auc", "ap", "eer", "acc", "logloss", "ece")}, "threshold_rule": rule,
         "val_videos": sorted({Path(it.source).name for it in val_items if not it.group.startswith("photo:")}),
         "history": history,
@@ -355,7 +357,7 @@ def recalibrate(weights: Path, cfg: TrainConfig, out: Path) -> dict:
     ckpt = load_checkpoint(Path(weights))
     cfg = dataclasses.replace(cfg, input_size=ckpt.meta.input_size, margin=ckpt.meta.crop_margin)
     items = _load_items(cfg)
-    _, val_items = split_items(items, cfg.val_fraction, cfg.seed, cfg.test_fraction)
+    _, val_items = split_items(items, cfg.val_fraction, SPLIT_SEED, cfg.test_fraction)
     if not val_items:
         raise ValueError("no validation crops in the data")
     dense = dense_landmarks(items, cfg.margin) if cfg.sbi else {}
