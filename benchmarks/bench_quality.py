@@ -299,13 +299,17 @@ def write_calibrated(weights: Path, cal: Calibration, dst: Path, fpr: float) -> 
     return ckpt.save_as(dst, meta)
 
 
-def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict) -> str:
+def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict,
+           loso_entries: dict | None = None) -> str:
+    """The markdown table: each compared model on ``entries``; each LOSO model's left-out source
+    on its own entries (``loso_entries``, default ``entries``)."""
     lines = model_table(models, entries, logits, cals) if models else []
     if loso:
         lines += [""] if lines else []
         lines += ["| left-out source | model | threshold (set without it) | its real files flagged (cal + test) |", "|---|---|---|---|"]
         for source, name in loso.items():
-            a, b = flagged(entries, logits[name], loso_cals[name], (CAL, TEST)).get(source, (0, 0))
+            own = (loso_entries or {}).get(name, entries)
+            a, b = flagged(own, logits[name], loso_cals[name], (CAL, TEST)).get(source, (0, 0))
             lines.append(f"| {source} | {name} | {loso_cals[name].threshold:.3f} | {a}/{b} ({100 * a / max(b, 1):.1f} %) |")
     return "\n".join(lines)
 
@@ -371,9 +375,12 @@ def main(argv=None) -> int:
     models = dict(m.split("=", 1) for m in args.model)
     loso = dict(m.split("=", 1) for m in args.loso)
     files = [p for group in source_files(Path(args.data)) for p in group]
-    seen = set().union(*(trained_files(Path(w), files) for w in [*models.values(), *loso.values(), *args.trained_by]))
+    # compared models are scored on the same files: none that any of them trained on. A LOSO model
+    # is scored on its own: it leaves out what it trained on (never its left-out source)
+    seen = set().union(*(trained_files(Path(w), files) for w in [*models.values(), *args.trained_by]))
+    loso_seen = {f"without {s}": trained_files(Path(w), files) for s, w in loso.items()}
     held_out = {p.name for p in files if split_of(p) != TRAIN}
-    log(f"leaving out the {len(seen)} real files that a model here (or its start) trained on, "
+    log(f"leaving out the {len(seen)} real files that a compared model (or its start) trained on, "
         f"{len(seen & held_out)} of them in the cal and test splits")
     reals = real_files(Path(args.data), args.photos, args.tv_reals, seen)
     if args.reals_only:
@@ -406,12 +413,13 @@ def main(argv=None) -> int:
         else:
             meta = load_checkpoint(Path(w)).meta
             cals[n] = Calibration(meta.temperature, meta.threshold, {})
-    loso_cals = {f"without {s}": calibrate(entries, logits[f"without {s}"], args.fpr, exclude=s) for s in loso}
+    loso_entries = {n: [e for e in entries if Path(e.origin).name not in own] for n, own in loso_seen.items()}
+    loso_cals = {f"without {s}": calibrate(loso_entries[f"without {s}"], logits[f"without {s}"], args.fpr, exclude=s) for s in loso}
     if args.write_calibrated:
         name, dst = args.write_calibrated.split("=", 1)
         sha = write_calibrated(Path(models[name]), cals[name], Path(dst), args.fpr)
         log(f"wrote {args.write_calibrated} (sha256 {sha}): temperature {cals[name].temperature:.3f}, threshold {cals[name].threshold:.4f}")
-    table = report(models, {s: f"without {s}" for s in loso}, entries, logits, cals, loso_cals)
+    table = report(models, {s: f"without {s}" for s in loso}, entries, logits, cals, loso_cals, loso_entries)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")

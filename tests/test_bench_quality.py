@@ -101,6 +101,11 @@ def test_reals_only_report_of_a_left_out_source(bench):
     table = bench.report({}, {"tv_faces": "without tv_faces"}, entries, {"without tv_faces": logits}, {}, {"without tv_faces": cal})
     assert table.splitlines()[0].startswith("| left-out source |")
     assert "| tv_faces | without tv_faces |" in table and "3/10 (30.0 %)" in table
+    # its own entries: files it trained on (of the other sources only) are not counted
+    own = [e for e in entries if e.path not in ("t0", "t9")]
+    table = bench.report({}, {"tv_faces": "without tv_faces"}, entries, {"without tv_faces": logits}, {},
+                         {"without tv_faces": cal}, {"without tv_faces": own})
+    assert "2/8 (25.0 %)" in table
 
 
 def test_mirror_averaging_is_the_mean_of_the_cached_plain_and_mirrored_logits(bench, checkpoint, tmp_path):

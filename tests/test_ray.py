@@ -75,7 +75,7 @@ def test_hangs_and_crashes_become_error_records(local_ray, face_clip, tmp_path, 
     config = ScanConfig(frames=2, backend="torch", time_limit_s=20.0)
     records = {Path(r["path"]).name: r for r in ray_scan(files, config, "local", weights=checkpoint, task=_pool_tasks.hang_or_scan)}
     assert sorted(records) == ["crash.mp4", "hang.mp4", "ok1.mp4", "ok2.mp4"]
-    assert records["ok1.mp4"]["verdict"] == records["ok2.mp4"]["verdict"] == "REAL"
+    assert records["ok1.mp4"]["verdict"] == records["ok2.mp4"]["verdict"] == "REAL", {k: r.get("error") for k, r in records.items()}
     assert records["hang.mp4"]["verdict"] == "ERROR" and records["hang.mp4"]["error"]["kind"] == "timeout"
     assert records["crash.mp4"]["verdict"] == "ERROR" and records["crash.mp4"]["error"]["kind"] == "crash"
     assert "crash.mp4" in records["crash.mp4"]["error"]["message"]
