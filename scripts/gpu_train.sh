@@ -5,6 +5,11 @@
 # Needs the pack of scripts/make_train_pack.py in .pack (its data/ folder as .pack/data.tgz) and PyAV (libx264, for the codec
 # augmentation) as .whl/av18.tar.xz: an installed tree of the av wheel. fp16 checkpoints and logs
 # go under $OUT (files there must stay under 16 MiB each).
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 -d /tmp/whl av==18.1.0
+#   mkdir -p /tmp/avx .whl && unzip -q /tmp/whl/av-18.1.0-*.whl -d /tmp/avx && tar cJf .whl/av18.tar.xz -C /tmp/avx .
+# With the device tool (64 MiB of working tree, counted in disk blocks), empty the bundled weights file for
+# the call (it is not needed: the runs start from .pack's ImageNet init) and restore it after.
 set -o pipefail
 OUT=${OUT:-runs/gpu}
 MINUTES=${MINUTES:-6.5}
