@@ -41,7 +41,7 @@ from fakeprobe.model.calibration import fit_temperature, threshold_by_source
 from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.model.metrics import compute_metrics
 from fakeprobe.scan.analysis import Analyzer
-from fakeprobe.train.splits import CAL, CLIP_FAMILIES, TEST, TRAIN, source_of, split_of
+from fakeprobe.train.splits import CAL, CLIP_FAMILIES, TEST, TRAIN, source_of, split_of, split_seed_of
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REPO = Path(__file__).resolve().parents[1]
@@ -103,16 +103,15 @@ def trained_files(weights: Path, files: list[Path]) -> set[str]:
 def _trained_files(training: dict, files: list[Path]) -> set[str]:
     if "ensemble_of" in training:  # a packed ensemble: every member's
         return set().union(*(_trained_files(m["training"], files) for m in training["ensemble_of"]))
-    clips = [p for p in files if source_of(p) in CLIP_FAMILIES.values()]
     if training.get("train_clips"):
         return set(training["train_clips"])
     if "sources" in training:  # today's recipe: the train split of fakeprobe.train.splits
         excluded = set(training.get("exclude_sources") or [])
         sources = set(training["sources"]) if isinstance(training["sources"], dict) else None
-        seed = int(training.get("split_seed", training.get("seed", 0)))
+        seed = split_seed_of(training)
         return {p.name for p in files if source_of(p) not in excluded and (sources is None or source_of(p) in sources)
                 and split_of(p, seed) == TRAIN}
-    return {p.name for p in clips} - set(training.get("val_videos") or [])
+    return {p.name for p in files if source_of(p) in CLIP_FAMILIES.values()} - set(training.get("val_videos") or [])
 
 
 def _seed(text: str) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from fakeprobe.core.results import ERROR, FAKE, NO_FACE, REAL
 from fakeprobe.model.checkpoint import DEFAULT_WEIGHTS, load_checkpoint
-from fakeprobe.train.splits import TEST, TRAIN, split_of
+from fakeprobe.train.splits import TEST, TRAIN, split_of, split_seed_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ def test_bundled_weights_load_and_are_calibrated(default):
     held = {p.name for p in _dev_holdout_reals()}
     assert len(held) >= 20
     for t in members:
-        seed = t.get("split_seed", t.get("seed", 0))
+        seed = split_seed_of(t)
         assert not [name for name in held if split_of(name, seed) == TRAIN], (t.get("seed"), seed)
     assert held & set().union(*(t["val_videos"] for t in members)) == {"mead_W011_front_disgusted_level3_001.mp4"}
     assert all(split_of(name) == TEST for name in held if name.startswith("lrcar_"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fakeprobe.train.splits import CAL, TEST, TRAIN, group_of, source_of, split_of
+from fakeprobe.train.splits import CAL, SPLIT_SEED, TEST, TRAIN, group_of, source_of, split_of, split_seed_of
 
 
 @pytest.mark.parametrize("path, source", [
@@ -51,6 +51,12 @@ def test_explicit_holdout_shares():
 
 
 @pytest.mark.shared
+def test_a_runs_split_seed_is_the_recorded_one_else_its_own_seed():
+    assert split_seed_of({"seed": 1, "split_seed": 0}) == 0
+    assert split_seed_of({"seed": 1}) == 1  # runs before split_seed was recorded
+    assert split_seed_of({}) == SPLIT_SEED
+
+
 def test_every_shared_source_has_held_out_files(shared_data: Path):
     files = [*shared_data.glob("tv_faces/*.mp4"), *shared_data.glob("utkface/*.jpg"), *(shared_data / "clips" / "real").iterdir()]
     counts = Counter((source_of(f), split_of(f)) for f in files)

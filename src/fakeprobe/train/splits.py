@@ -51,6 +51,12 @@ def group_of(path: str | Path) -> str:
     return p.name  # the name, not the path: the split must not depend on where the data lies
 
 
+def split_seed_of(training: dict) -> int:
+    """The seed a run's metadata (``meta.training``) split its data with: ``split_seed`` where
+    recorded, else (older runs) its own ``seed``."""
+    return int(training.get("split_seed", training.get("seed", SPLIT_SEED)))
+
+
 def split_of(path: str | Path, seed: int = SPLIT_SEED, holdout: tuple[float, float] | None = None) -> str:
     """TRAIN, CAL or TEST for a file, from a stable hash of its group."""
     source = source_of(path)
