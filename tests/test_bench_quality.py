@@ -125,3 +125,18 @@ def test_mirror_averaging_cannot_write_a_calibration_for_scan(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--tta", "mirror", "--model", "m=w.safetensors", "--calibrate", "m", "--write-calibrated", "m=out.safetensors"])
     assert "does not mirror" in capsys.readouterr().err
+
+
+def test_fakes_flagged_counts_the_test_fakes_of_one_condition_at_the_threshold(bench):
+    def entry(name, label, split, condition):
+        return bench.Entry(name, label, "sbi" if label else "none", "tv_faces", split, condition, name)
+
+    entries = [entry(f"f{i}", 1, bench.TEST, "clean") for i in range(4)] + [
+        entry("g", 1, bench.CAL, "clean"), entry("h", 1, bench.TEST, "crf=40"), entry("r", 0, bench.TEST, "clean"),
+        entry("x", 1, bench.TEST, "clean")]
+    logits = {"f0": -2.0, "f1": 0.5, "f2": 1.0, "f3": 3.0, "g": 9.0, "h": 9.0, "r": 9.0, "x": None}
+    cal = bench.Calibration(2.0, 0.6, {})  # p = sigmoid(z / 2) >= 0.6 from z = 0.81
+    assert bench.fakes_flagged(entries, logits, cal) == (2, 4)
+    assert bench.fakes_flagged(entries, logits, cal, "crf=40") == (1, 1)
+    table = "\n".join(bench.model_table({"m": "m.safetensors"}, entries, {"m": logits}, {"m": cal}))
+    assert "| fakes flagged, test (clean) | 2/4 (50 %) |" in table
