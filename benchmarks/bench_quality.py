@@ -31,6 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fakeprobe.core.config import ScanConfig
 from fakeprobe.evaluation.evaluate import Perturbation, perturb_file
@@ -207,6 +208,22 @@ def crops_of(entries: list[Entry], work: Path, log, shard: tuple[int, int] = (0,
     return out
 
 
+def logits_key(ckpt) -> str:
+    """The name of a checkpoint's logits cache: a hash of what decides its raw logits, its tensors
+    and the inference fields of its metadata. Not its temperature, threshold, name or training
+    record, so a copy with a new calibration (``--write-calibrated``) reuses its source's logits
+    instead of classifying every file again."""
+    meta = dataclasses.asdict(ckpt.meta)
+    for field in ("temperature", "threshold", "name", "version", "training"):
+        meta.pop(field)
+    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for key in sorted(ckpt.state_dict):
+        t = ckpt.state_dict[key]
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "w" + h.hexdigest()[:16]
+
+
 def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str, FileCrops], work: Path, log,
                  tta: str = "none") -> dict[str, float | None]:
     """Raw file logits of one model, cached by its weights' hash; with ``tta="mirror"`` the mean of
@@ -216,8 +233,10 @@ def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str
         mirrored = model_logits(name, weights, entries, crops, work, log, tta="mirrored")
         return {p: None if z is None or mirrored[p] is None else (z + mirrored[p]) / 2 for p, z in plain.items()}
     ckpt = load_checkpoint(weights)
-    cache = work / "logits" / f"{ckpt.sha256[:16]}{'-mirrored' if tta == 'mirrored' else ''}.json"
-    known = json.loads(cache.read_text()) if cache.exists() else {}
+    suffix = "-mirrored" if tta == "mirrored" else ""
+    cache = work / "logits" / f"{logits_key(ckpt)}{suffix}.json"
+    older = work / "logits" / f"{ckpt.sha256[:16]}{suffix}.json"  # caches written before logits_key
+    known = json.loads((cache if cache.exists() else older).read_text()) if cache.exists() or older.exists() else {}
     todo = [e for e in entries if e.path not in known]
     if todo:
         scorer = CachedScorer(ckpt, mirrored=tta == "mirrored")

@@ -26,13 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_quality import CAL, TEST, Entry, calibrate, flagged
+from bench_quality import CAL, TEST, Entry, calibrate, flagged, logits_key
 from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.model.metrics import compute_metrics
 
 
 def cached_logits(weights: Path, entries: list[Entry], work: Path) -> dict[str, float | None]:
-    cache = work / "logits" / f"{load_checkpoint(weights).sha256[:16]}.json"
+    ckpt = load_checkpoint(weights)
+    cache = work / "logits" / f"{logits_key(ckpt)}.json"
+    if not cache.exists():  # written before logits_key
+        cache = work / "logits" / f"{ckpt.sha256[:16]}.json"
     if not cache.exists():
         raise SystemExit(f"{weights}: no cached logits in {cache.parent}; run bench_quality.py with this model first")
     known = json.loads(cache.read_text())

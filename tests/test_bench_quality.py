@@ -140,3 +140,19 @@ def test_fakes_flagged_counts_the_test_fakes_of_one_condition_at_the_threshold(b
     assert bench.fakes_flagged(entries, logits, cal, "crf=40") == (1, 1)
     table = "\n".join(bench.model_table({"m": "m.safetensors"}, entries, {"m": logits}, {"m": cal}))
     assert "| fakes flagged, test (clean) | 2/4 (50 %) |" in table
+
+
+def test_a_recalibrated_copy_shares_the_logits_cache_and_other_weights_do_not(bench, checkpoint, tmp_path):
+    ckpt = load_checkpoint(checkpoint)
+    key = bench.logits_key(ckpt)
+    ckpt.meta.temperature, ckpt.meta.threshold, ckpt.meta.name = 3.0, 0.7, "recalibrated"
+    ckpt.meta.training = {**ckpt.meta.training, "threshold_rule": "another"}
+    copy = tmp_path / "copy.safetensors"
+    save_checkpoint(copy, ckpt.build(), ckpt.meta)
+    assert load_checkpoint(copy).sha256 != ckpt.sha256 and bench.logits_key(load_checkpoint(copy)) == key
+    ckpt.meta.input_size = ckpt.meta.input_size // 2  # what the network sees changes the logits
+    assert bench.logits_key(ckpt) != key
+    ckpt = load_checkpoint(checkpoint)
+    name = sorted(ckpt.state_dict)[0]
+    ckpt.state_dict[name] = ckpt.state_dict[name] + 1
+    assert bench.logits_key(ckpt) != key
