@@ -226,7 +226,7 @@ def logits_key(ckpt) -> str:
 
 def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str, FileCrops], work: Path, log,
                  tta: str = "none") -> dict[str, float | None]:
-    """Raw file logits of one model, cached by its weights' hash; with ``tta="mirror"`` the mean of
+    """Raw file logits of one model, cached under its ``logits_key``; with ``tta="mirror"`` the mean of
     its file logits on the crops as cut and mirrored left to right (each cached)."""
     if tta == "mirror":
         plain = model_logits(name, weights, entries, crops, work, log)
@@ -243,9 +243,10 @@ def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str
         t0 = time.time()
         for e in todo:
             known[e.path] = scorer.file_logit(crops[e.path])
+        log(f"{name}: {len(todo)} files classified in {time.time() - t0:.0f} s")
+    if todo or not cache.exists():  # also moves a cache found under the file's hash to its logits_key
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(known))
-        log(f"{name}: {len(todo)} files classified in {time.time() - t0:.0f} s")
     return {e.path: known[e.path] for e in entries}
 
 

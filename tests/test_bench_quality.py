@@ -156,3 +156,19 @@ def test_a_recalibrated_copy_shares_the_logits_cache_and_other_weights_do_not(be
     name = sorted(ckpt.state_dict)[0]
     ckpt.state_dict[name] = ckpt.state_dict[name] + 1
     assert bench.logits_key(ckpt) != key
+
+
+def test_a_cache_under_the_file_hash_moves_to_the_logits_key_for_recalibrated_copies(bench, checkpoint, tmp_path):
+    import json
+
+    ckpt = load_checkpoint(checkpoint)
+    entries = [bench.Entry(name, 0, "orig", "tv_faces", bench.CAL, "clean", name) for name in ("a", "b")]
+    (tmp_path / "logits").mkdir()
+    (tmp_path / "logits" / f"{ckpt.sha256[:16]}.json").write_text(json.dumps({"a": 1.0, "b": None}))
+    assert bench.model_logits("m", checkpoint, entries, {}, tmp_path, print) == {"a": 1.0, "b": None}
+    assert json.loads((tmp_path / "logits" / f"{bench.logits_key(ckpt)}.json").read_text()) == {"a": 1.0, "b": None}
+    ckpt.meta.temperature = 2.5
+    copy = tmp_path / "copy.safetensors"
+    save_checkpoint(copy, ckpt.build(), ckpt.meta)
+    # no crops given: scoring anything would fail, so the copy's logits come from the cache
+    assert bench.model_logits("copy", copy, entries, {}, tmp_path, print) == {"a": 1.0, "b": None}
