@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=Path("runs/devbench"), help="bench_quality.py's work folder (files.csv, crops/)")
     ap.add_argument("--per-source", type=int, default=60)
     ap.add_argument("--families", action="store_true", help="each talking-head family (mead, grid, ...) on its own")
-    ap.add_argument("--operations", help=f"comma-separated, of: {', '.join(OPERATIONS)} (default: all)")
+    # argparse formats help with %: the names' own "%" must be doubled
+    ap.add_argument("--operations", help=f"comma-separated, of: {', '.join(OPERATIONS).replace('%', '%%')} (default: all)")
     args = ap.parse_args(argv)
     operations = [o.strip() for o in args.operations.split(",")] if args.operations else list(OPERATIONS)
     unknown = [o for o in operations if o not in OPERATIONS]
