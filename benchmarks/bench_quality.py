@@ -224,6 +224,14 @@ def logits_key(ckpt) -> str:
     return "w" + h.hexdigest()[:16]
 
 
+def logits_cache(ckpt, work: Path, suffix: str = "") -> tuple[Path, Path | None]:
+    """Where a checkpoint's logits cache belongs (under its ``logits_key``) and where one exists
+    now: there, or under the file's hash (caches written before ``logits_key``), or None."""
+    cache = work / "logits" / f"{logits_key(ckpt)}{suffix}.json"
+    older = work / "logits" / f"{ckpt.sha256[:16]}{suffix}.json"
+    return cache, next((p for p in (cache, older) if p.exists()), None)
+
+
 def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str, FileCrops], work: Path, log,
                  tta: str = "none") -> dict[str, float | None]:
     """Raw file logits of one model, cached under its ``logits_key``; with ``tta="mirror"`` the mean of
@@ -233,10 +241,8 @@ def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str
         mirrored = model_logits(name, weights, entries, crops, work, log, tta="mirrored")
         return {p: None if z is None or mirrored[p] is None else (z + mirrored[p]) / 2 for p, z in plain.items()}
     ckpt = load_checkpoint(weights)
-    suffix = "-mirrored" if tta == "mirrored" else ""
-    cache = work / "logits" / f"{logits_key(ckpt)}{suffix}.json"
-    older = work / "logits" / f"{ckpt.sha256[:16]}{suffix}.json"  # caches written before logits_key
-    known = json.loads((cache if cache.exists() else older).read_text()) if cache.exists() or older.exists() else {}
+    cache, found = logits_cache(ckpt, work, "-mirrored" if tta == "mirrored" else "")
+    known = json.loads(found.read_text()) if found else {}
     todo = [e for e in entries if e.path not in known]
     if todo:
         scorer = CachedScorer(ckpt, mirrored=tta == "mirrored")
@@ -244,7 +250,7 @@ def model_logits(name: str, weights: Path, entries: list[Entry], crops: dict[str
         for e in todo:
             known[e.path] = scorer.file_logit(crops[e.path])
         log(f"{name}: {len(todo)} files classified in {time.time() - t0:.0f} s")
-    if todo or not cache.exists():  # also moves a cache found under the file's hash to its logits_key
+    if todo or found != cache:  # also moves a cache found under the file's hash to its logits_key
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(known))
     return {e.path: known[e.path] for e in entries}

@@ -26,19 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_quality import CAL, TEST, Entry, calibrate, flagged, logits_key
+from bench_quality import CAL, TEST, Entry, calibrate, flagged, logits_cache
 from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.model.metrics import compute_metrics
 
 
 def cached_logits(weights: Path, entries: list[Entry], work: Path) -> dict[str, float | None]:
-    ckpt = load_checkpoint(weights)
-    cache = work / "logits" / f"{logits_key(ckpt)}.json"
-    if not cache.exists():  # written before logits_key
-        cache = work / "logits" / f"{ckpt.sha256[:16]}.json"
-    if not cache.exists():
+    cache, found = logits_cache(load_checkpoint(weights), work)
+    if found is None:
         raise SystemExit(f"{weights}: no cached logits in {cache.parent}; run bench_quality.py with this model first")
-    known = json.loads(cache.read_text())
+    known = json.loads(found.read_text())
     # a stored null is a file without a face; a missing path was never scored, and averaging
     # over fewer files would quietly set the threshold on another file set
     unscored = [e.path for e in entries if e.path not in known]

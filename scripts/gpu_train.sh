@@ -7,7 +7,8 @@
 #   t2 2 --epochs 17 --exclude-source tv_faces       # a leave-one-source-out member
 # Needs the pack of scripts/make_train_pack.py in .pack (its data/ folder as .pack/data.tgz) and PyAV (libx264, for the codec
 # augmentation) as .whl/av18.tar.xz: an installed tree of the av wheel. fp16 checkpoints and logs
-# go under $OUT (files there must stay under 16 MiB each).
+# go under $OUT (files there must stay under 16 MiB each, and the device tool brings back at most 8
+# files a call: four runs).
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 -d /tmp/whl av==18.1.0
 #   mkdir -p /tmp/avx .whl && unzip -q /tmp/whl/av-18.1.0-*.whl -d /tmp/avx && tar cJf .whl/av18.tar.xz -C /tmp/avx .
