@@ -16,7 +16,8 @@ per model), so a rerun with another model only classifies crops. ``--calibrate N
 model's temperature (video level, cal split, fakes included) and threshold (the lowest that flags
 at most 5 % of the cal split's real files of every source) before the report. LOSO models were
 trained without their source: their threshold is set on the cal split of the other sources and
-their flagged share is measured on every held-out file of the left-out source.
+their flagged share is measured on every held-out file of the left-out source (with
+``--loso-every-split`` its train split's files too: a small source is then measured on all its files).
 """
 from __future__ import annotations
 
@@ -75,16 +76,19 @@ def source_files(data: Path) -> tuple[list[Path], list[Path], list[Path]]:
             sorted((data / "utkface").glob("*.jpg")))
 
 
-def real_files(data: Path, photos_per_split: int, tv_per_split: int, seen: set[str] = frozenset()) -> list[Entry]:
+def real_files(data: Path, photos_per_split: int, tv_per_split: int, seen: set[str] = frozenset(),
+               every_split: set[str] = frozenset()) -> list[Entry]:
     """The held-out real files (cal and test splits) that no model here trained on (``seen``:
     names): every talking-head clip, tv_faces clips and UTKFace photos thinned evenly to
-    ``tv_per_split`` (5/7 of it in cal) and ``photos_per_split``."""
+    ``tv_per_split`` (5/7 of it in cal) and ``photos_per_split``. The sources in ``every_split``
+    (left out of training) also give their train split's files, thinned as the test split's."""
     out = []
     clips, tv, utk = source_files(data)
-    for split in (CAL, TEST):
+    for split in (CAL, TEST, TRAIN):
         def held(paths):
-            return [p for p in paths if split_of(p) == split and p.name not in seen]
-        n_tv = tv_per_split if split == TEST else tv_per_split * 5 // 7
+            return [p for p in paths if split_of(p) == split and p.name not in seen
+                    and (split != TRAIN or source_of(p) in every_split)]
+        n_tv = tv_per_split * 5 // 7 if split == CAL else tv_per_split
         for p in _every(held(tv), n_tv) + held(clips) + _every(held(utk), photos_per_split):
             out.append(Entry(str(p), 0, "orig", source_of(p), split, "clean", str(p)))
     example = REPO / "examples" / "astronaut.mp4"
@@ -332,16 +336,19 @@ def write_calibrated(weights: Path, cal: Calibration, dst: Path, fpr: float) -> 
 
 
 def report(models: dict, loso: dict, entries: list[Entry], logits: dict, cals: dict, loso_cals: dict,
-           loso_entries: dict | None = None) -> str:
+           loso_entries: dict | None = None, every_split: bool = False) -> str:
     """The markdown table: each compared model on ``entries``; each LOSO model's left-out source
-    on its own entries (``loso_entries``, default ``entries``)."""
+    on its own entries (``loso_entries``, default ``entries``): its cal and test files, and with
+    ``every_split`` its train split's too (none of them trained on or setting its threshold)."""
     lines = model_table(models, entries, logits, cals) if models else []
     if loso:
+        splits = (CAL, TEST, TRAIN) if every_split else (CAL, TEST)
+        which = "cal + test + train" if every_split else "cal + test"
         lines += [""] if lines else []
-        lines += ["| left-out source | model | threshold (set without it) | its real files flagged (cal + test) |", "|---|---|---|---|"]
+        lines += [f"| left-out source | model | threshold (set without it) | its real files flagged ({which}) |", "|---|---|---|---|"]
         for source, name in loso.items():
             own = (loso_entries or {}).get(name, entries)
-            a, b = flagged(own, logits[name], loso_cals[name], (CAL, TEST)).get(source, (0, 0))
+            a, b = flagged(own, logits[name], loso_cals[name], splits).get(source, (0, 0))
             lines.append(f"| {source} | {name} | {loso_cals[name].threshold:.3f} | {a}/{b} ({100 * a / max(b, 1):.1f} %) |")
     return "\n".join(lines)
 
@@ -381,6 +388,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", default=[], metavar="NAME=WEIGHTS")
     ap.add_argument("--loso", action="append", default=[], metavar="SOURCE=WEIGHTS", help="a model trained without SOURCE")
+    ap.add_argument("--loso-every-split", action="store_true",
+                    help="a left-out source's train-split files count too (thinned as its test split; none that a "
+                         "compared model trained on): a small source is then measured on all its files")
     ap.add_argument("--calibrate", action="append", default=[], metavar="NAME", help="recalibrate this model on the cal split")
     ap.add_argument("--write-calibrated", metavar="NAME=FILE", help="write that --calibrate model with its new calibration")
     ap.add_argument("--work", default="runs/devbench")
@@ -420,7 +430,7 @@ def main(argv=None) -> int:
     held_out = {p.name for p in files if split_of(p) != TRAIN}
     log(f"leaving out the {len(seen)} real files that a compared model (or its start) trained on, "
         f"{len(seen & held_out)} of them in the cal and test splits")
-    reals = real_files(Path(args.data), args.photos, args.tv_reals, seen)
+    reals = real_files(Path(args.data), args.photos, args.tv_reals, seen, set(loso) if args.loso_every_split else set())
     if args.reals_only:
         entries = reals
     else:
@@ -457,7 +467,8 @@ def main(argv=None) -> int:
         name, dst = args.write_calibrated.split("=", 1)
         sha = write_calibrated(Path(models[name]), cals[name], Path(dst), args.fpr)
         log(f"wrote {args.write_calibrated} (sha256 {sha}): temperature {cals[name].temperature:.3f}, threshold {cals[name].threshold:.4f}")
-    table = report(models, {s: f"without {s}" for s in loso}, entries, logits, cals, loso_cals, loso_entries)
+    table = report(models, {s: f"without {s}" for s in loso}, entries, logits, cals, loso_cals, loso_entries,
+                   args.loso_every_split)
     print(table)
     if args.out:
         Path(args.out).write_text(table + "\n")

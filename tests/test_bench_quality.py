@@ -172,3 +172,40 @@ def test_a_cache_under_the_file_hash_moves_to_the_logits_key_for_recalibrated_co
     save_checkpoint(copy, ckpt.build(), ckpt.meta)
     # no crops given: scoring anything would fail, so the copy's logits come from the cache
     assert bench.model_logits("copy", copy, entries, {}, tmp_path, print) == {"a": 1.0, "b": None}
+
+
+def test_a_left_out_source_can_give_its_train_split_too(bench, tmp_path):
+    """--loso-every-split: the left-out source's train-split files join its cal and test files;
+    other sources keep to cal and test, and a file a compared model trained on stays out."""
+    (tmp_path / "clips" / "real").mkdir(parents=True)
+    (tmp_path / "tv_faces").mkdir()
+    (tmp_path / "utkface").mkdir()
+    for p in CLIPS + [Path(f"/x/grid_{c}{n}.mpg") for c in "mnopqrs" for n in range(3)]:
+        (tmp_path / "clips" / "real" / p.name).touch()
+    names = lambda entries: {Path(e.path).name for e in entries if e.source != "example"}  # noqa: E731
+    clips = sorted(p.name for p in (tmp_path / "clips" / "real").iterdir())
+    grid_train = {n for n in clips if n.startswith("grid_") and split_of(n) == TRAIN}
+    assert grid_train and any(split_of(n) == TRAIN for n in clips if not n.startswith("grid_"))
+    plain = bench.real_files(tmp_path, 5, 5)
+    assert names(plain) == {n for n in clips if split_of(n) != TRAIN}
+    every = bench.real_files(tmp_path, 5, 5, every_split={"grid"})
+    assert names(every) == names(plain) | grid_train
+    assert {e.split for e in every if Path(e.path).name in grid_train} == {TRAIN}
+    seen = {sorted(grid_train)[0]}
+    assert names(bench.real_files(tmp_path, 5, 5, seen, {"grid"})) == names(every) - seen
+
+
+def test_the_left_out_row_counts_the_train_split_only_when_asked(bench):
+    def entry(name, source, split):
+        return bench.Entry(name, 0, "orig", source, split, "clean", name)
+
+    others = [entry(f"u{i}", "utkface", bench.CAL) for i in range(20)]
+    left = [entry(f"g{i}", "grid", split) for i, split in enumerate([bench.CAL] * 2 + [bench.TEST] * 2 + [TRAIN] * 6)]
+    logits = {e.path: -5.0 + 0.1 * i for i, e in enumerate(others)}
+    logits.update({e.path: 10.0 if e.path == "g9" else -10.0 for e in left})  # one train-split clip above all
+    entries = others + left
+    cal = bench.calibrate(entries, logits, 0.05, exclude="grid")
+    args = ({}, {"grid": "without grid"}, entries, {"without grid": logits}, {}, {"without grid": cal})
+    assert "| grid | without grid |" in bench.report(*args) and "0/4 (0.0 %)" in bench.report(*args)
+    table = bench.report(*args, every_split=True)
+    assert "(cal + test + train)" in table and "1/10 (10.0 %)" in table
