@@ -9,7 +9,7 @@ import pytest
 from fakeprobe.core.results import ERROR, FAKE, NO_FACE, REAL
 from fakeprobe.faces.tracking import link_tracks
 from fakeprobe.media import synth
-from fakeprobe.model.scoring import deciding_track, sigmoid, track_logits
+from fakeprobe.model.scoring import deciding_track, file_logit, sigmoid, track_logits
 
 W, H = 320, 180
 
@@ -139,6 +139,13 @@ def test_track_logits_and_deciding_track():
     assert deciding_track(per, min_faces=1) == 1
     assert deciding_track({4: (0.5, 1), 7: (2.0, 1)}, min_faces=3) == 7  # all short: the most suspicious
     assert deciding_track({}, min_faces=3) is None
+
+
+def test_another_statistic_per_track_changes_only_the_person_scores():
+    tracks, z = [0, 0, 0, 1, 1, 1], np.array([0.0, 0.5, 6.0, 1.0, 1.5, 2.0])
+    assert file_logit(tracks, z, min_faces=3) == pytest.approx(2.1666667)  # scan's mean: one odd face decides
+    assert track_logits(tracks, z, np.median) == {0: (0.5, 3), 1: (1.5, 3)}
+    assert file_logit(tracks, z, min_faces=3, statistic=np.median) == 1.5  # now the other person decides
 
 
 def test_link_tracks_returns_plain_ints():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Callable
 
 import numpy as np
 
@@ -11,12 +12,13 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
-def track_logits(tracks: list[int], logits: np.ndarray) -> dict[int, tuple[float, int]]:
-    """Mean calibrated logit and face count per track."""
+def track_logits(tracks: list[int], logits: np.ndarray,
+                 statistic: Callable[[np.ndarray], float] = np.mean) -> dict[int, tuple[float, int]]:
+    """Mean calibrated logit (or another ``statistic`` of its faces' logits) and face count per track."""
     groups: dict[int, list[float]] = defaultdict(list)
     for t, z in zip(tracks, logits):
         groups[t].append(float(z))
-    return {t: (float(np.mean(zs)), len(zs)) for t, zs in groups.items()}
+    return {t: (float(statistic(np.array(zs))), len(zs)) for t, zs in groups.items()}
 
 
 def deciding_track(per_track: dict[int, tuple[float, int]], min_faces: int) -> int | None:
@@ -34,8 +36,10 @@ def deciding_track(per_track: dict[int, tuple[float, int]], min_faces: int) -> i
     return max(eligible, key=eligible.get)
 
 
-def file_logit(tracks: list[int], logits: np.ndarray, min_faces: int) -> float | None:
-    """The file's logit as ``scan`` decides it: the mean logit of its deciding person (None: no face)."""
-    per_track = track_logits(tracks, logits)
+def file_logit(tracks: list[int], logits: np.ndarray, min_faces: int,
+               statistic: Callable[[np.ndarray], float] = np.mean) -> float | None:
+    """The file's logit as ``scan`` decides it: the mean logit of its deciding person (None: no face);
+    another ``statistic`` in place of the mean measures other rules (benchmarks/probe_aggregation.py)."""
+    per_track = track_logits(tracks, logits, statistic)
     decider = deciding_track(per_track, min_faces)
     return None if decider is None else per_track[decider][0]
