@@ -40,6 +40,28 @@ def _quiet_machine(tmp_path_factory):
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def benchmark_scripts():
+    """Load scripts of benchmarks/ by name, as they import each other when run from there
+    (``from bench_quality import ...``); they are registered in sys.modules for the module's tests."""
+    import importlib.util
+    import sys
+
+    monkeypatch = pytest.MonkeyPatch()
+
+    def load(*names: str) -> dict:
+        modules = {}
+        for name in names:
+            spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+            modules[name] = importlib.util.module_from_spec(spec)
+            monkeypatch.setitem(sys.modules, name, modules[name])  # dataclasses look their module up
+            spec.loader.exec_module(modules[name])
+        return modules
+
+    yield load
+    monkeypatch.undo()
+
+
 @pytest.fixture(scope="session")
 def photo() -> np.ndarray:
     """A real face photo (NASA portrait of Eileen Collins, public domain)."""

@@ -1,8 +1,6 @@
 """The dev benchmark leaves out the files a compared model was trained on, as its metadata says."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +8,6 @@ import pytest
 from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
 from fakeprobe.train.splits import TRAIN, split_of
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIPS = [Path(f"/data/clips/real/{name}") for name in (
     "grid_a.mpg", "grid_b.mpg", "mead_c.mp4", "mead_d.mp4", "voxceleb2_e.mp4", "voxceleb2_f.mp4", "liveportrait_g.mp4",
     "liveportrait_h.mp4", "grid_i.mpg", "mead_j.mp4", "voxceleb2_k.mp4", "mead_l.mp4")]
@@ -18,14 +15,8 @@ TV = [Path(f"/data/tv_faces/lrcar_{n:05d}.mp4") for n in range(0, 20000, 250)]
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "benchmarks" / "bench_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setitem(sys.modules, "bench_quality", module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    monkeypatch.undo()
+def bench(benchmark_scripts):
+    return benchmark_scripts("bench_quality")["bench_quality"]
 
 
 def _with_training(checkpoint: Path, tmp_path: Path, training: dict) -> Path:

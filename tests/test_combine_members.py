@@ -3,29 +3,16 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from fakeprobe.model.checkpoint import load_checkpoint, save_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(scope="module")
-def combine():
-    monkeypatch = pytest.MonkeyPatch()
-    modules = {}
-    for name in ("bench_quality", "combine_members"):  # the script imports the bench by name, as run from benchmarks/
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        modules[name] = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, name, modules[name])
-        spec.loader.exec_module(modules[name])
-    yield modules["combine_members"]
-    monkeypatch.undo()
+def combine(benchmark_scripts):
+    return benchmark_scripts("bench_quality", "combine_members")["combine_members"]
 
 
 def _bench_dir(tmp_path: Path, logits: dict[str, dict[str, float]]) -> Path:

@@ -1,7 +1,6 @@
 """benchmarks/probe_aggregation.py: per-person statistics other than scan's mean, from cached crops."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,20 +9,9 @@ import pytest
 
 from fakeprobe.evaluation.heldout import FileCrops
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(scope="module")
-def probe():
-    monkeypatch = pytest.MonkeyPatch()
-    modules = {}
-    for name in ("bench_quality", "probe_aggregation"):  # the script imports the bench by name, as run from benchmarks/
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        modules[name] = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, name, modules[name])
-        spec.loader.exec_module(modules[name])
-    yield modules["probe_aggregation"]
-    monkeypatch.undo()
+def probe(benchmark_scripts):
+    return benchmark_scripts("bench_quality", "probe_aggregation")["probe_aggregation"]
 
 
 def test_statistics_by_name(probe):
