@@ -41,12 +41,21 @@ def statistic(name: str) -> Callable[[np.ndarray], float]:
     """``mean``, ``median``, ``trimF`` (mean without the lowest and highest share F) or ``qF`` (quantile F)."""
     if name in ("mean", "median"):
         return np.mean if name == "mean" else np.median
-    if name.startswith("trim") and 0 <= float(name[4:]) < 0.5:
-        cut = float(name[4:])
-        return lambda z: float(np.mean(np.sort(z)[int(len(z) * cut): len(z) - int(len(z) * cut)]))
-    if name.startswith("q") and 0 <= float(name[1:]) <= 1:
-        return lambda z: float(np.quantile(z, float(name[1:])))
+    share = _share(name.removeprefix("trim") if name.startswith("trim") else name.removeprefix("q"))
+    if name.startswith("trim") and share is not None and share < 0.5:
+        return lambda z: float(np.mean(np.sort(z)[int(len(z) * share): len(z) - int(len(z) * share)]))
+    if name.startswith("q") and share is not None:
+        return lambda z: float(np.quantile(z, share))
     raise ValueError(f"unknown statistic {name!r}: mean, median, trimF (0 <= F < 0.5) or qF (0 <= F <= 1)")
+
+
+def _share(text: str) -> float | None:
+    """A number in [0, 1], else None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 1 else None
 
 
 def crop_logits(weights: Path, entries: list[Entry], work: Path, log) -> dict[str, tuple[list[float], list[int]]]:
@@ -60,8 +69,7 @@ def crop_logits(weights: Path, entries: list[Entry], work: Path, log) -> dict[st
         scorer, t0 = CachedScorer(ckpt), time.time()
         for e in todo:
             fc = crops[e.path]
-            z = scorer.runner.logits(scorer.at_input_size(fc.crops)) if len(fc.crops) else []
-            known[e.path] = [[float(v) for v in z], fc.tracks.tolist()]
+            known[e.path] = [[float(v) for v in scorer.crop_logits(fc)], fc.tracks.tolist()]
         log(f"{len(todo)} files classified in {time.time() - t0:.0f} s")
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(known))
@@ -115,7 +123,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     names = args.statistics.split(",")
     try:
-        [statistic(n) for n in names]
+        for n in names:
+            statistic(n)
     except ValueError as exc:
         ap.error(str(exc))
     listing = args.work / "files.csv"

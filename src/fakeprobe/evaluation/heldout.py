@@ -67,9 +67,14 @@ class CachedScorer:
     def file_logit(self, fc: FileCrops) -> float | None:
         if not len(fc.crops):
             return None
+        return file_logit(fc.tracks.tolist(), self.crop_logits(fc), self.config.min_track_faces)
+
+    def crop_logits(self, fc: FileCrops) -> np.ndarray:
+        """Raw logits of each crop of a file (empty without crops)."""
+        if not len(fc.crops):
+            return np.zeros(0, np.float32)
         crops = np.ascontiguousarray(fc.crops[:, :, ::-1]) if self.mirrored else fc.crops
-        logits = self.runner.logits(self.at_input_size(crops))
-        return file_logit(fc.tracks.tolist(), logits, self.config.min_track_faces)
+        return self.runner.logits(self.at_input_size(crops))
 
     def at_input_size(self, crops: np.ndarray) -> np.ndarray:
         size = self.ckpt.meta.input_size
