@@ -9,7 +9,7 @@ real files of every source), the source that sets it, the fakes it catches on th
 splits, the real test files it flags, AUC on both splits, and how far each README example sits
 from the threshold (raw logits; positive: flagged). Judge a statistic on the cal columns.
 
-    python benchmarks/bench_quality.py --model L3=runs/v10/L3.cal.safetensors    # the listing and crops
+    python benchmarks/bench_quality.py --model L3=runs/v10/L3.cal.safetensors    # the listing (the last run's) and crops
     python benchmarks/probe_aggregation.py runs/v10/L3.cal.safetensors
 """
 from __future__ import annotations
