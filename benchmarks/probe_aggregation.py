@@ -33,7 +33,7 @@ from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.model.metrics import compute_metrics
 from fakeprobe.model.scoring import file_logit
 
-EXAMPLES = (REPO / "examples" / "astronaut.mp4", REPO / "examples" / "astronaut_blended.mp4")
+EXAMPLES = tuple(sorted((REPO / "examples").glob("*.mp4")))  # a fake one has "blended" in its name
 PAIR_KINDS = ("none", "sbi", "cross", "talking_head")
 
 

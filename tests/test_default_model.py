@@ -1,6 +1,6 @@
 """The bundled default model: it loads offline, its metadata is complete and matches the model
-card, it gets the two bundled examples right, and (where ../shared/data exists) it flags few
-held-out real videos and ranks blended fakes above reals."""
+card, it gets the bundled example right, and (where ../shared/data exists) it flags few held-out
+real videos."""
 from __future__ import annotations
 
 import csv
@@ -40,25 +40,29 @@ def test_bundled_weights_load_and_are_calibrated(default):
     assert meta.arch == "tf_efficientnet_lite0" and meta.input_size == 112 and meta.crop_margin == 1.3
     assert 0.0 < meta.threshold < 1.0 and meta.temperature > 0
     assert "of every source" in meta.training["threshold_rule"]
-    # a packed ensemble (MODEL_CARD): each member was trained by the recipe, and together they saw
-    # both big real sources
+    # a packed ensemble (MODEL_CARD): each member was trained by the recipe on the TV-news reals;
+    # a source no member trained on (v9: UTKFace, GRID) is recorded as left out, and the card
+    # reports it as a left-out source
     members = [m["training"] for m in meta.training["ensemble_of"]] if meta.members > 1 else [meta.training]
     assert len(members) == meta.members
     for t in members:
         assert t["sbi"] and t["codec"] > 0 and t["xray_fraction"] > 0 and t["softening"] > 0
-    assert {"tv_faces", "utkface"} <= set().union(*(t["sources"] for t in members))
+    seen = set().union(*(t["sources"] for t in members))
+    assert "tv_faces" in seen
+    left_out = set().union(*(t.get("exclude_sources", ()) for t in members)) - seen
+    card = (ROOT / "MODEL_CARD.md").read_text().lower()
+    for source in left_out:
+        assert re.search(rf"^\| {source} \| [0-9.]+ \| [0-9]+/[0-9]+ ", card, re.M), source
     # the held-out clips of docs/dev_holdout.csv were never trained on by this model's runs: none is in
-    # the train split they used (fakeprobe.train.splits; v1, the start of one member, trained on none
-    # of them either, MODEL_CARD "The dev benchmark"); one of them helped choose the epoch
-    # (validation), which MODEL_CARD says
-    # Each member's own split counts: runs before "split_seed" was recorded split with their --seed
-    # (v6 and v7's seed-1 member trained on 25 of these clips)
+    # the train split they used (fakeprobe.train.splits), and none helped choose an epoch (validation
+    # videos come from the cal split). Each member's own split counts: runs before "split_seed" was
+    # recorded split with their --seed (v6 and v7's seed-1 member trained on 25 of these clips)
     held = {p.name for p in _dev_holdout_reals()}
     assert len(held) >= 20
     for t in members:
         seed = split_seed_of(t)
         assert not [name for name in held if split_of(name, seed) == TRAIN], (t.get("seed"), seed)
-    assert held & set().union(*(t["val_videos"] for t in members)) == {"mead_W011_front_disgusted_level3_001.mp4"}
+    assert not held & set().union(*(t["val_videos"] for t in members))
     assert all(split_of(name) == TEST for name in held if name.startswith("lrcar_"))
     assert DEFAULT_WEIGHTS.stat().st_size <= 20 * 2**20
 
@@ -77,24 +81,23 @@ def test_model_card_names_the_shipped_file(default):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, verdict", [("astronaut.mp4", REAL), ("astronaut_blended.mp4", FAKE)])
-def test_the_readme_examples(detector, name, verdict):
-    r = detector.scan(ROOT / "examples" / name)
-    assert r.verdict == verdict, (name, r.probability, r.threshold)
+def test_the_readme_example(detector):
+    assert sorted(p.name for p in (ROOT / "examples").iterdir()) == ["astronaut.mp4"]
+    r = detector.scan(ROOT / "examples" / "astronaut.mp4")
+    assert r.verdict == REAL, (r.probability, r.threshold)
 
 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_few_held_out_real_videos_are_flagged(detector, shared_data):
-    """The held-out real videos of docs/dev_holdout.csv: tv_faces clips of the test split and the
-    talking-head clips that neither the default model nor any model it was fine-tuned from
-    (v1, and the 112 px runs: the train split) was trained on."""
+    """The held-out real videos of docs/dev_holdout.csv: tv_faces clips and talking-head clips of
+    the test split, which no member of the default model trained on."""
     verdicts = []
     for p in _dev_holdout_reals():
         r = detector.scan(p)
         assert r.verdict not in (ERROR, NO_FACE), (p, r.error)
         verdicts.append(r.verdict)
-    # MODEL_CARD ("Re-compression"): the default flags 1 of these 34 (grid_lwbsza.mpg), v2 2, v1 most
-    # of the tv_faces clips. One file of margin for scores near the threshold, which may move by 1e-3
-    # on another CPU
-    assert len(verdicts) == 34 and verdicts.count(FAKE) <= 2
+    # MODEL_CARD ("Re-compression"): the default flags none of these 44 (the highest, 0.60, is 0.09
+    # under its threshold), v8 one (grid_lwbsza.mpg), v1 most of the tv_faces clips. One file of
+    # margin all the same
+    assert len(verdicts) == 44 and verdicts.count(FAKE) <= 1
