@@ -51,6 +51,8 @@ def test_each_combination_gets_a_row_and_a_member_mean_ranks_as_its_members(comb
     assert [r.split("|")[1].strip() for r in rows] == ["good", "flat", "good + flat"]
     assert rows[0].split("|")[2].strip() == "1.000" and rows[1].split("|")[2].strip() == "0.500"
     assert rows[2].split("|")[2].strip() == "1.000"  # a constant member leaves the ranking to the other
+    # the operating point: every cal fake over the threshold its cal reals set, or none when reals and fakes tie
+    assert [r.split("|")[3].strip() for r in rows] == ["12/12", "0/12", "12/12"]
 
 
 def test_a_model_the_bench_never_scored_is_named(combine, checkpoint, tmp_path):
