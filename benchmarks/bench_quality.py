@@ -302,9 +302,10 @@ def flagged(entries: list[Entry], logits: dict, cal: Calibration, split: str | t
     return {s: (a, b) for s, (a, b) in sorted(out.items())}
 
 
-def fakes_flagged(entries: list[Entry], logits: dict, cal: Calibration, condition: str = "clean") -> tuple[int, int]:
-    """(flagged, scored) fakes of the test split (every kind) under ``condition``, at the calibrated threshold."""
-    z = [logits[e.path] for e in entries if e.label == 1 and e.split == TEST and e.condition == condition]
+def fakes_flagged(entries: list[Entry], logits: dict, cal: Calibration, condition: str = "clean",
+                  split: str = TEST) -> tuple[int, int]:
+    """(flagged, scored) fakes of ``split`` (every kind) under ``condition``, at the calibrated threshold."""
+    z = [logits[e.path] for e in entries if e.label == 1 and e.split == split and e.condition == condition]
     z = [v for v in z if v is not None]
     return sum(_prob(v, cal.temperature) >= cal.threshold for v in z), len(z)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_quality import CAL, TEST, Calibration, Entry, calibrate, flagged, logits_cache
+from bench_quality import CAL, TEST, Entry, calibrate, fakes_flagged, flagged, logits_cache
 from fakeprobe.model.checkpoint import load_checkpoint
 from fakeprobe.model.metrics import compute_metrics
 
@@ -52,13 +52,6 @@ def auc(entries: list[Entry], z: dict, split: str, condition: str) -> float:
     return compute_metrics([0] * len(reals) + [1] * len(fakes), [z[e.path] for e in reals + fakes])["auc"]
 
 
-def caught(entries: list[Entry], z: dict, cal: Calibration, split: str) -> str:
-    """Fakes of one split (clean) at or over the combination's own threshold: its operating point, which
-    AUC does not show when a few real files set a high threshold."""
-    fakes = [z[e.path] for e in entries if e.split == split and e.condition == "clean" and e.label == 1 and z[e.path] is not None]
-    return f"{sum(1 / (1 + np.exp(-v / cal.temperature)) >= cal.threshold for v in fakes)}/{len(fakes)}"
-
-
 def row(names: tuple[str, ...], entries: list[Entry], members: dict, loso: str | None, fpr: float,
         reals_only: bool = False) -> str:
     z = {e.path: None if any(members[n][0][e.path] is None for n in names)
@@ -69,7 +62,9 @@ def row(names: tuple[str, ...], entries: list[Entry], members: dict, loso: str |
     shares = flagged(entries, z, cal)
     cells = [" + ".join(names)]
     if not reals_only:
-        cells += [f"{auc(entries, z, CAL, 'clean'):.3f}", caught(entries, z, cal, CAL), " / ".join(f"{auc(entries, z, TEST, c):.3f}" for c in ("clean", "crf=23", "crf=40"))]
+        # the cal fakes flagged: the operating point, which AUC hides when a few real files set a high threshold
+        cells += [f"{auc(entries, z, CAL, 'clean'):.3f}", "{}/{}".format(*fakes_flagged(entries, z, cal, split=CAL)),
+                  " / ".join(f"{auc(entries, z, TEST, c):.3f}" for c in ("clean", "crf=23", "crf=40"))]
     cells += [f"{margin:+.3f}", f"{sum(a for a, _ in shares.values())}/{sum(b for _, b in shares.values())}"]
     if loso:
         a, b = flagged(entries, z, calibrate(entries, z, fpr, exclude=loso), (CAL, TEST)).get(loso, (0, 0))

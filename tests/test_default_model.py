@@ -22,6 +22,11 @@ def _dev_holdout_reals() -> list[Path]:
         return [(ROOT / "docs" / row["path"]).resolve() for row in csv.DictReader(f) if row["label"] == "real"]
 
 
+def _member_trainings(meta) -> list[dict]:
+    """The training record of each network in the default (one, unless it is a pack)."""
+    return [m["training"] for m in meta.training["ensemble_of"]] if meta.members > 1 else [meta.training]
+
+
 @pytest.fixture(scope="module")
 def default():
     return load_checkpoint(None)
@@ -42,7 +47,7 @@ def test_bundled_weights_load_and_are_calibrated(default):
     assert 0.0 < meta.threshold < 1.0 and meta.temperature > 0
     assert "of every source" in meta.training["threshold_rule"]
     # a packed ensemble (MODEL_CARD): each member was trained by the recipe on the TV-news reals
-    members = [m["training"] for m in meta.training["ensemble_of"]] if meta.members > 1 else [meta.training]
+    members = _member_trainings(meta)
     assert len(members) == meta.members
     for t in members:
         assert t["sbi"] and t["codec"] > 0 and t["xray_fraction"] > 0 and t["softening"] > 0
@@ -66,7 +71,7 @@ def test_model_card_reports_every_source_the_default_never_trained_on(default):
     default itself: the card's section on the current model reports its flagged share at the
     default's threshold (printed at temperature 1, as ``bench_quality.py --reals-only`` prints it)."""
     meta = default.meta
-    members = [m["training"] for m in meta.training["ensemble_of"]] if meta.members > 1 else [meta.training]
+    members = _member_trainings(meta)
     seen = set().union(*(t["sources"] for t in members))
     left_out = {"tv_faces", "utkface", *CLIP_FAMILIES.values()} - seen
     card = (ROOT / "MODEL_CARD.md").read_text().lower()
